@@ -1,0 +1,359 @@
+/**
+ * The acceptor: each node's vote in the protocol. Per name it keeps the highest promised ballot, the
+ * accepted value with its ballot and seq, and the local monotonic time of the last renewal. Entries live
+ * in shards (a map each) so cleanup walks one shard at a time.
+ *
+ * Rules (see DESIGN.md, "The protocol"):
+ * - prepare(b) promises only above every promised and accepted ballot and the term floor, and, unless it
+ *   is an authorised takeover or handoff of exactly the accepted ballot, only when the name is free here
+ *   (absent, tombstoned, or expired: 3 heartbeats without renewal by this acceptor's own clock);
+ * - commit(b) accepts only the exact promised ballot (and never an older seq under the same ballot);
+ * - repair installs a value only if the acceptor still shows what the guard saw and nothing above it;
+ * - renew(count, digest) from a node renews every entry that node's guards hold when both sides agree;
+ * - a promise never followed by a commit is withdrawn (abandon, or after `promiseTtl`), so a leftover
+ *   never blocks the guard that holds the name;
+ * - a node that restarted without state does not vote (read, prepare) until told it may.
+ */
+import type { Clock } from '../clock.js';
+import { compareBallots, sameBallot } from '../protocol/ballot.js';
+import type {
+  AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
+  RenewMsg, RenewReply, RepairMsg, RepairReply, SyncMsg, SyncReply, Value,
+} from '../protocol/messages.js';
+import { DigestSet, entryHash } from './digest.js';
+
+/** Settings the acceptor reads on every use (they may change cluster-wide at run time). */
+export interface AcceptorSettings {
+  /** Entries expired (or tombstoned) longer than this are deleted by cleanup. */
+  readonly deleteTimeThreshold: number;
+  /** At most this many entries are deleted per cleanup pass. */
+  readonly deleteLimit: number;
+  /** A promise not followed by a commit within this many ms is withdrawn. */
+  readonly promiseTtl: number;
+}
+
+export interface AcceptorComponents {
+  readonly clock: Clock;
+  readonly settings: () => AcceptorSettings;
+}
+
+export interface AcceptorOptions {
+  /** Number of shards (must match cluster-wide). */
+  readonly shards: number;
+  /** Lowest term a grant may use here (a clock-derived floor so tokens rise across whole-cluster restarts). */
+  readonly termFloor: number;
+  /** Whether the acceptor votes from the start (false after a restart without state). */
+  readonly voting: boolean;
+}
+
+interface Entry {
+  promise: Ballot | undefined;
+  promisedAt: number;
+  ballot: Ballot | undefined;
+  value: Value | null;
+  seq: number;
+  /** Local time of the last commit, repair or sync of this entry. */
+  renewedAt: number;
+  /** Heartbeat the last per-entry renewal carried. */
+  hb: number;
+  /** The guard node whose renewals cover this entry, and the entry's digest hash. */
+  attached: string | undefined;
+  hash: number;
+}
+
+interface NodeRenewal {
+  readonly set: DigestSet;
+  renewedAt: number;
+  hb: number;
+}
+
+/** Counters the node's stat() reports. */
+export interface AcceptorStats {
+  entries: number;
+  promises: number;
+  acks: number;
+  nacks: number;
+  repairs: number;
+  renewals: number;
+  renewMismatches: number;
+  cleaned: number;
+}
+
+export class Acceptor {
+  readonly #clock: Clock;
+  readonly #settings: () => AcceptorSettings;
+  readonly #shards: Map<string, Entry>[];
+  readonly #nodes = new Map<string, NodeRenewal>();
+  #floor: number;
+  #voting: boolean;
+  #everHeldState = false;
+  #cleanupShard = 0;
+  readonly stats: AcceptorStats = { entries: 0, promises: 0, acks: 0, nacks: 0, repairs: 0, renewals: 0, renewMismatches: 0, cleaned: 0 };
+
+  constructor(components: AcceptorComponents, options: AcceptorOptions) {
+    this.#clock = components.clock;
+    this.#settings = components.settings;
+    this.#shards = Array.from({ length: Math.max(1, options.shards) }, () => new Map<string, Entry>());
+    this.#floor = options.termFloor;
+    this.#voting = options.voting;
+  }
+
+  /** Whether this acceptor votes (answers reads and prepares). */
+  get voting(): boolean {
+    return this.#voting;
+  }
+
+  /** Lets a recovering acceptor vote: it can no longer contradict a live registration. */
+  startVoting(): void {
+    this.#voting = true;
+  }
+
+  /** True when this acceptor has never held any state (a fresh start). */
+  get empty(): boolean {
+    return !this.#everHeldState;
+  }
+
+  /** Number of entries (live, expired and tombstones). */
+  get size(): number {
+    let n = 0;
+    for (const s of this.#shards) n += s.size;
+    return n;
+  }
+
+  /** Lowest term a new grant may use. */
+  get floor(): number {
+    return this.#floor;
+  }
+
+  read(m: ReadMsg): ReadReply {
+    if (!this.#voting) return { type: 'readR', rid: m.rid, name: m.name, ok: false };
+    const e = this.#get(m.name);
+    return e === undefined
+      ? { type: 'readR', rid: m.rid, name: m.name, ok: true }
+      : { type: 'readR', rid: m.rid, name: m.name, ok: true, entry: this.#view(e) };
+  }
+
+  prepare(m: PrepareMsg): PrepareReply {
+    const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor: this.#floor } as const;
+    if (!this.#voting) return { ...base, ok: false, why: 'recovering' };
+    const e = this.#get(m.name);
+    if (m.b.t < this.#floor) return this.#refuse(base, 'ballot', e);
+    if (e !== undefined) {
+      this.#expirePromise(e);
+      if (compareBallots(m.b, e.promise) <= 0 || compareBallots(m.b, e.ballot) <= 0) return this.#refuse(base, 'ballot', e);
+      if (e.value !== null && !this.#expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
+    }
+    const entry = e ?? this.#create(m.name);
+    entry.promise = m.b;
+    entry.promisedAt = this.#clock.now();
+    this.stats.promises++;
+    return { ...base, ok: true, entry: this.#view(entry) };
+  }
+
+  commit(m: CommitMsg): CommitReply {
+    const base = { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq } as const;
+    const e = this.#get(m.name);
+    if (e === undefined || !sameBallot(e.promise, m.b) || (sameBallot(e.ballot, m.b) && m.seq < e.seq)) {
+      this.stats.nacks++;
+      return e === undefined ? { ...base, ok: false, why: 'ballot' } : { ...base, ok: false, why: 'ballot', entry: this.#view(e) };
+    }
+    this.#install(m.name, e, m.b, m.v, m.seq);
+    this.stats.acks++;
+    return { ...base, ok: true };
+  }
+
+  repair(m: RepairMsg): RepairReply {
+    const base = { type: 'repR', rid: m.rid, name: m.name, b: m.b } as const;
+    const e = this.#get(m.name);
+    const ok = e === undefined
+      ? m.expectPromise === undefined && m.expectBallot === undefined
+      : sameBallot(e.promise, m.expectPromise) && sameBallot(e.ballot, m.expectBallot) && this.#mayInstall(e, m.b, m.seq);
+    if (!ok) {
+      this.stats.nacks++;
+      return e === undefined ? { ...base, ok: false } : { ...base, ok: false, entry: this.#view(e) };
+    }
+    this.#install(m.name, e ?? this.#create(m.name), m.b, m.v, m.seq);
+    this.stats.repairs++;
+    return { ...base, ok: true };
+  }
+
+  abandon(m: AbandonMsg): void {
+    const e = this.#get(m.name);
+    if (e !== undefined && sameBallot(e.promise, m.b) && compareBallots(e.ballot, m.b) < 0) e.promise = e.ballot;
+  }
+
+  /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
+  renew(from: string, m: RenewMsg): RenewReply {
+    const n = this.#node(from);
+    if (n.set.count !== m.count || n.set.digest !== m.digest) {
+      this.stats.renewMismatches++;
+      return { type: 'renewR', rid: m.rid, ok: false, count: n.set.count, digest: n.set.digest };
+    }
+    n.renewedAt = this.#clock.now();
+    n.hb = m.hb;
+    this.stats.renewals++;
+    return { type: 'renewR', rid: m.rid, ok: true, count: n.set.count, digest: n.set.digest };
+  }
+
+  /** A node's full list of held names after a renewal mismatch: renew or repair each, report refusals. */
+  sync(from: string, m: SyncMsg): SyncReply {
+    if (m.part === 0) this.#detachAll(from);
+    const refused: [number, EntryView][] = [];
+    m.entries.forEach(([name, b, v, seq], i) => {
+      const e = this.#get(name);
+      if (v.gnode !== from) {
+        if (e !== undefined) refused.push([i, this.#view(e)]);
+        return;
+      }
+      if (e !== undefined && !this.#mayInstall(e, b, seq)) {
+        refused.push([i, this.#view(e)]);
+        return;
+      }
+      this.#install(name, e ?? this.#create(name), b, v, seq, m.hb);
+    });
+    return { type: 'syncR', rid: m.rid, part: m.part, refused };
+  }
+
+  /**
+   * Deletes up to `deleteLimit` entries that have been free (tombstoned or expired) for longer than
+   * `deleteTimeThreshold`, walking one shard per call; entries with a promise in flight are kept.
+   * Returns how many were deleted.
+   */
+  cleanup(): number {
+    const { deleteTimeThreshold, deleteLimit } = this.#settings();
+    const now = this.#clock.now();
+    let removed = 0;
+    for (let visited = 0; visited < this.#shards.length && removed < deleteLimit; visited++) {
+      const shard = this.#shards[this.#cleanupShard];
+      this.#cleanupShard = (this.#cleanupShard + 1) % this.#shards.length;
+      if (shard === undefined) continue;
+      for (const [name, e] of shard) {
+        if (removed >= deleteLimit) break;
+        this.#expirePromise(e);
+        if (compareBallots(e.promise, e.ballot) > 0) continue;
+        const freeSince = this.#lastRenewal(e) + (e.value === null ? 0 : this.#expiry(e));
+        if (now - freeSince <= deleteTimeThreshold) continue;
+        this.#floor = Math.max(this.#floor, (e.promise?.t ?? 0) + 1, (e.ballot?.t ?? 0) + 1);
+        this.#detach(e);
+        shard.delete(name);
+        removed++;
+      }
+      if (removed > 0) break;
+    }
+    this.stats.cleaned += removed;
+    this.stats.entries = this.size;
+    return removed;
+  }
+
+  // ---- internals --------------------------------------------------------------------------------
+
+  #shardOf(name: string): Map<string, Entry> {
+    let h = 0;
+    for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
+    return this.#shards[(h >>> 0) % this.#shards.length] as Map<string, Entry>;
+  }
+
+  #get(name: string): Entry | undefined {
+    return this.#shardOf(name).get(name);
+  }
+
+  #create(name: string): Entry {
+    const e: Entry = {
+      promise: undefined, promisedAt: 0, ballot: undefined, value: null, seq: 0,
+      renewedAt: this.#clock.now(), hb: 0, attached: undefined, hash: 0,
+    };
+    this.#shardOf(name).set(name, e);
+    this.#everHeldState = true;
+    this.stats.entries++;
+    return e;
+  }
+
+  #node(id: string): NodeRenewal {
+    let n = this.#nodes.get(id);
+    if (n === undefined) this.#nodes.set(id, (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0 }));
+    return n;
+  }
+
+  /** Whether `(b, seq)` may replace what `e` holds: nothing above b promised or accepted, no older seq. */
+  #mayInstall(e: Entry, b: Ballot, seq: number): boolean {
+    this.#expirePromise(e);
+    if (compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0) return false;
+    return !(sameBallot(e.ballot, b) && seq < e.seq);
+  }
+
+  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number): void {
+    this.#detach(e);
+    e.promise = b;
+    e.ballot = b;
+    e.value = v;
+    e.seq = seq;
+    e.renewedAt = this.#clock.now();
+    e.hb = hb ?? v?.hb ?? 0;
+    if (v !== null) {
+      e.attached = v.gnode;
+      e.hash = entryHash(name, b, seq);
+      this.#node(v.gnode).set.add(e.hash);
+    }
+  }
+
+  #detach(e: Entry): void {
+    if (e.attached === undefined) return;
+    const n = this.#node(e.attached);
+    // The node's renewals covered this entry until now: keep that as the entry's own renewal time.
+    if (n.renewedAt > e.renewedAt) {
+      e.renewedAt = n.renewedAt;
+      e.hb = n.hb;
+    }
+    n.set.remove(e.hash);
+    e.attached = undefined;
+  }
+
+  #detachAll(node: string): void {
+    for (const shard of this.#shards) for (const e of shard.values()) if (e.attached === node) this.#detach(e);
+  }
+
+  /** Local time of the last renewal that covered `e`. */
+  #lastRenewal(e: Entry): number {
+    if (e.attached === undefined) return e.renewedAt;
+    const n = this.#nodes.get(e.attached);
+    return n !== undefined && n.renewedAt > e.renewedAt ? n.renewedAt : e.renewedAt;
+  }
+
+  /** How long `e` stays live after its last renewal: 3 heartbeats of the renewal that covered it. */
+  #expiry(e: Entry): number {
+    if (e.attached !== undefined) {
+      const n = this.#nodes.get(e.attached);
+      if (n !== undefined && n.renewedAt > e.renewedAt) return 3 * n.hb;
+    }
+    return 3 * e.hb;
+  }
+
+  #expired(e: Entry): boolean {
+    return e.value !== null && this.#clock.now() - this.#lastRenewal(e) >= this.#expiry(e);
+  }
+
+  #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
+    if (m.from === undefined || !sameBallot(m.from, e.ballot)) return false;
+    if (m.mode === 'takeover') return true;
+    return m.mode === 'handoff' && e.value?.handoffTo === m.b.g;
+  }
+
+  /** Withdraws a promise that no commit followed within `promiseTtl`. */
+  #expirePromise(e: Entry): void {
+    if (compareBallots(e.promise, e.ballot) > 0 && this.#clock.now() - e.promisedAt >= this.#settings().promiseTtl) {
+      e.promise = e.ballot;
+    }
+  }
+
+  #view(e: Entry): EntryView {
+    const v: { -readonly [K in keyof EntryView]: EntryView[K] } = { value: e.value, seq: e.seq, expired: this.#expired(e) };
+    if (e.promise !== undefined) v.promise = e.promise;
+    if (e.ballot !== undefined) v.ballot = e.ballot;
+    return v;
+  }
+
+  #refuse(base: { type: 'prepR'; rid: number; name: string; b: Ballot; floor: number }, why: 'ballot' | 'held', e: Entry | undefined): PrepareReply {
+    this.stats.nacks++;
+    return e === undefined ? { ...base, ok: false, why } : { ...base, ok: false, why, entry: this.#view(e) };
+  }
+}

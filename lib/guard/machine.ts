@@ -1,0 +1,339 @@
+/**
+ * The guard state machine, as a pure function: `transition(state, event) -> [state, effects]`.
+ * It reads no clock and sends nothing; the runner (guard.ts) feeds it events (replies, timers, owner
+ * exits, lease news from the renewer) and performs the effects it returns.
+ *
+ * Phases: prepare (its replies carry each acceptor's value, so they double as the read) -> reg_check
+ * (ask the holder's node whether a held or expired holder is really alive) -> commit -> monitoring
+ * (renewals are batched per node by the renewer, which reports a lost lease) -> stopping (tombstone)
+ * -> stopped. A handoff moves a held name to a guard on another (or the same) node: offer, marker, go.
+ * A guard created to receive a handoff starts in `waiting`.
+ */
+import { compareBallots } from '../protocol/ballot.js';
+import type {
+  Ballot, EntryView, HandoffGoReply, HandoffReply, Message, OwnerRef, PrepareMode, PrepareReply, RequestMsg, Value,
+} from '../protocol/messages.js';
+import type { RevokeReason } from '../errors.js';
+
+/** Fixed facts about one guard. */
+export interface GuardContext {
+  readonly name: string;
+  /** Guard id: the `g` of every ballot this guard proposes. */
+  readonly gid: string;
+  readonly node: string;
+  readonly owner: OwnerRef;
+  readonly members: readonly string[];
+  readonly hb: number;
+  /** How long to wait for a phase's replies. */
+  readonly phaseTimeout: number;
+  /** Lowest term this node lets a grant use. */
+  readonly termFloor: number;
+}
+
+/** Why an acquisition failed. */
+export type GuardFailure =
+  | { readonly kind: 'already'; readonly owner: OwnerRef }
+  | { readonly kind: 'no-consensus'; readonly answered: number; readonly needed: number }
+  | { readonly kind: 'timeout' }
+  | { readonly kind: 'not-alive' }
+  | { readonly kind: 'refused' };
+
+/** A request without its id; the runner stamps the phase's request id. */
+export type Outgoing = RequestMsg extends infer M ? (M extends { rid: number } ? Omit<M, 'rid'> : never) : never;
+
+export type GuardEffect =
+  | { readonly type: 'send'; readonly to: readonly string[]; readonly msg: Outgoing }
+  | { readonly type: 'abandon'; readonly b: Ballot }
+  | { readonly type: 'timer'; readonly ms: number; readonly jitter: boolean }
+  | { readonly type: 'granted'; readonly b: Ballot; readonly value: Value; readonly seq: number; readonly sentAt: number }
+  | { readonly type: 'failed'; readonly failure: GuardFailure }
+  | { readonly type: 'release' }
+  | { readonly type: 'revoke'; readonly reason: RevokeReason }
+  | { readonly type: 'handoff-done'; readonly ok: boolean; readonly failure?: GuardFailure }
+  | { readonly type: 'stopped' };
+
+export type GuardEvent =
+  | { readonly type: 'start'; readonly now: number }
+  | { readonly type: 'reply'; readonly from: string; readonly msg: Message; readonly now: number }
+  | { readonly type: 'timeout'; readonly now: number }
+  | { readonly type: 'deadline'; readonly now: number }
+  | { readonly type: 'lease-lost' }
+  | { readonly type: 'release'; readonly reason: 'unregistered' | 'exit' | 'stopped'; readonly now: number }
+  | { readonly type: 'handoff'; readonly owner: OwnerRef; readonly now: number }
+  | { readonly type: 'go'; readonly seq: number; readonly now: number }
+  | { readonly type: 'kill' };
+
+interface Held { readonly b: Ballot; readonly value: Value; readonly seq: number }
+
+export type GuardState =
+  | { readonly phase: 'prepare'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot; readonly mode: PrepareMode;
+      readonly from?: Ballot; readonly replies: ReadonlyMap<string, PrepareReply>; readonly probed: boolean }
+  | { readonly phase: 'reg_check'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot;
+      readonly promised: boolean; readonly holder: { readonly b: Ballot; readonly owner: OwnerRef } }
+  | { readonly phase: 'backoff'; readonly attempt: number; readonly maxTerm: number; readonly lastHolder?: OwnerRef }
+  | { readonly phase: 'commit'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot; readonly value: Value;
+      readonly acks: ReadonlySet<string>; readonly nacks: ReadonlySet<string>; readonly sentAt: number }
+  | ({ readonly phase: 'monitoring' } & Held)
+  | ({ readonly phase: 'handoff'; readonly step: 'offer' | 'marker' | 'go'; readonly to: OwnerRef; readonly target?: string;
+      readonly acks: ReadonlySet<string> } & Held)
+  | { readonly phase: 'waiting'; readonly from: Ballot }
+  | { readonly phase: 'stopping'; readonly b: Ballot; readonly seq: number; readonly acks: ReadonlySet<string> }
+  | { readonly phase: 'stopped' };
+
+type Result = readonly [GuardState, readonly GuardEffect[]];
+
+const MAX_ATTEMPTS = 8;
+
+/** Majority of the member list. */
+export function quorum(members: readonly string[]): number {
+  return Math.floor(members.length / 2) + 1;
+}
+
+/** A new acquiring guard, before `start`. */
+export function initialState(): GuardState {
+  return { phase: 'backoff', attempt: 0, maxTerm: 0 };
+}
+
+/** A guard created to receive a handoff from ballot `from`. */
+export function waitingState(from: Ballot): GuardState {
+  return { phase: 'waiting', from };
+}
+
+/** The value this guard commits for its owner. */
+export function ownValue(ctx: GuardContext): Value {
+  return { owner: ctx.owner, gnode: ctx.node, hb: ctx.hb };
+}
+
+function termsIn(e: EntryView | undefined): number {
+  return Math.max(e?.promise?.t ?? 0, e?.ballot?.t ?? 0);
+}
+
+function prepare(ctx: GuardContext, attempt: number, maxTerm: number, mode: PrepareMode, from?: Ballot): Result {
+  const b: Ballot = { t: Math.max(maxTerm + 1, ctx.termFloor), g: ctx.gid };
+  const msg: Outgoing = from === undefined ? { type: 'prep', name: ctx.name, b, mode } : { type: 'prep', name: ctx.name, b, mode, from };
+  const state: GuardState = from === undefined
+    ? { phase: 'prepare', attempt, maxTerm, b, mode, replies: new Map(), probed: false }
+    : { phase: 'prepare', attempt, maxTerm, b, mode, from, replies: new Map(), probed: false };
+  return [state, [{ type: 'send', to: ctx.members, msg }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
+}
+
+function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, now: number): Result {
+  const value = ownValue(ctx);
+  return [
+    { phase: 'commit', attempt, maxTerm, b, value, acks: new Set(), nacks: new Set(), sentAt: now },
+    [{ type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b, v: value, seq: 1 } },
+     { type: 'timer', ms: ctx.phaseTimeout, jitter: false }],
+  ];
+}
+
+/** Waits before another attempt: exponential in the attempt, weighted by node and name so rivals drift apart. */
+function backoff(ctx: GuardContext, attempt: number, maxTerm: number, extra: GuardEffect[], lastHolder?: OwnerRef): Result {
+  if (attempt >= MAX_ATTEMPTS) {
+    const failure: GuardFailure = lastHolder !== undefined ? { kind: 'already', owner: lastHolder } : { kind: 'no-consensus', answered: 0, needed: quorum(ctx.members) };
+    return [{ phase: 'stopped' }, [...extra, { type: 'failed', failure }, { type: 'stopped' }]];
+  }
+  let h = 0;
+  for (const ch of ctx.node + ctx.name) h = (h * 31 + ch.charCodeAt(0)) % 1000;
+  const ms = Math.min(ctx.hb, 5 * 2 ** attempt) * (1 + h / 1000);
+  const state: GuardState = lastHolder === undefined ? { phase: 'backoff', attempt, maxTerm } : { phase: 'backoff', attempt, maxTerm, lastHolder };
+  return [state, [...extra, { type: 'timer', ms, jitter: true }]];
+}
+
+function stopping(ctx: GuardContext, b: Ballot, seq: number, pre: GuardEffect[]): Result {
+  return [
+    { phase: 'stopping', b, seq: seq + 1, acks: new Set() },
+    [...pre, { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b, v: null, seq: seq + 1 } },
+     { type: 'timer', ms: ctx.phaseTimeout, jitter: false }],
+  ];
+}
+
+/** The transition function. */
+export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Result {
+  if (s.phase === 'stopped') return [s, []];
+  if (ev.type === 'kill') {
+    const held = s.phase === 'monitoring' || s.phase === 'handoff';
+    return [{ phase: 'stopped' }, held ? [{ type: 'revoke', reason: 'lost' }, { type: 'release' }, { type: 'stopped' }]
+      : [{ type: 'failed', failure: { kind: 'refused' } }, { type: 'stopped' }]];
+  }
+  switch (s.phase) {
+    case 'backoff':
+      if (ev.type === 'start' || ev.type === 'timeout') return prepare(ctx, s.attempt + (ev.type === 'timeout' ? 1 : 0), s.maxTerm, 'free');
+      return acquiringInterrupt(ctx, s, ev, []);
+    case 'prepare': return onPrepare(ctx, s, ev);
+    case 'reg_check': return onRegCheck(ctx, s, ev);
+    case 'commit': return onCommit(ctx, s, ev);
+    case 'monitoring': return onMonitoring(ctx, s, ev);
+    case 'handoff': return onHandoff(ctx, s, ev);
+    case 'waiting':
+      if (ev.type === 'go') return prepare(ctx, 0, s.from.t, 'handoff', s.from);
+      if (ev.type === 'timeout' || ev.type === 'deadline' || ev.type === 'release') {
+        return [{ phase: 'stopped' }, [{ type: 'failed', failure: { kind: 'timeout' } }, { type: 'stopped' }]];
+      }
+      return [s, []];
+    case 'stopping':
+      if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
+        const acks = new Set(s.acks).add(ev.from);
+        if (acks.size >= quorum(ctx.members)) return [{ phase: 'stopped' }, [{ type: 'stopped' }]];
+        return [{ ...s, acks }, []];
+      }
+      if (ev.type === 'timeout') return [{ phase: 'stopped' }, [{ type: 'stopped' }]];
+      return [s, []];
+  }
+}
+
+/** Owner exit, caller deadline or unregister while still acquiring. */
+function acquiringInterrupt(ctx: GuardContext, s: GuardState & { maxTerm: number }, ev: GuardEvent, pre: GuardEffect[]): Result {
+  if (ev.type !== 'deadline' && ev.type !== 'release') return [s, []];
+  const failure: GuardFailure = ev.type === 'deadline' ? { kind: 'timeout' } : ev.reason === 'exit' ? { kind: 'not-alive' } : { kind: 'refused' };
+  if (s.phase === 'commit') {
+    // Part of the cluster may have accepted this value: take it back so no entry is left without a guard.
+    return stopping(ctx, s.b, 1, [...pre, { type: 'failed', failure }]);
+  }
+  return [{ phase: 'stopped' }, [...pre, { type: 'failed', failure }, { type: 'stopped' }]];
+}
+
+function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>, ev: GuardEvent): Result {
+  if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, [{ type: 'abandon', b: s.b }]);
+  if (ev.type !== 'timeout' && !(ev.type === 'reply' && ev.msg.type === 'prepR' && compareBallots(ev.msg.b, s.b) === 0)) return [s, []];
+  const replies = ev.type === 'reply' ? new Map(s.replies).set(ev.from, ev.msg as PrepareReply) : s.replies;
+  const need = quorum(ctx.members);
+  let maxTerm = s.maxTerm;
+  let promises = 0;
+  const held = new Map<string, { count: number; b: Ballot; owner: OwnerRef }>();
+  let expired: { b: Ballot; owner: OwnerRef } | undefined;
+  for (const r of replies.values()) {
+    maxTerm = Math.max(maxTerm, termsIn(r.entry), r.floor - 1);
+    if (r.ok) {
+      promises++;
+      const e = r.entry;
+      if (e?.value != null && e.ballot !== undefined && e.expired && (expired === undefined || compareBallots(e.ballot, expired.b) > 0)) {
+        expired = { b: e.ballot, owner: e.value.owner };
+      }
+    } else if (r.why === 'held' && r.entry?.value != null && r.entry.ballot !== undefined) {
+      const key = `${r.entry.ballot.t}/${r.entry.ballot.g}/${r.entry.seq}`;
+      const h = held.get(key) ?? { count: 0, b: r.entry.ballot, owner: r.entry.value.owner };
+      held.set(key, { ...h, count: h.count + 1 });
+    }
+  }
+  const next = { ...s, replies, maxTerm };
+  if (promises >= need) {
+    if (expired !== undefined && s.mode === 'free' && !s.probed) {
+      return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: true, holder: expired });
+    }
+    return commit(ctx, s.attempt, maxTerm, s.b, ev.now ?? 0);
+  }
+  const majorityHeld = [...held.values()].find((h) => h.count >= need);
+  if (majorityHeld !== undefined) {
+    return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: false, holder: majorityHeld });
+  }
+  if (ev.type === 'timeout' || replies.size >= ctx.members.length) {
+    const someHolder = [...held.values()][0]?.owner;
+    return backoff(ctx, s.attempt + 1, maxTerm, [{ type: 'abandon', b: s.b }], someHolder);
+  }
+  return [next, []];
+}
+
+function probe(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_check' }>): Result {
+  const { holder } = s;
+  return [s, [
+    { type: 'send', to: [holder.owner.node], msg: { type: 'probe', name: ctx.name, owner: holder.owner, b: holder.b } },
+    { type: 'timer', ms: ctx.phaseTimeout, jitter: false },
+  ]];
+}
+
+function onRegCheck(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_check' }>, ev: GuardEvent): Result {
+  const abandon: GuardEffect[] = s.promised ? [{ type: 'abandon', b: s.b }] : [];
+  if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, abandon);
+  const answered = ev.type === 'reply' && ev.msg.type === 'probeR';
+  if (!answered && ev.type !== 'timeout') return [s, []];
+  const holds = answered && ev.msg.type === 'probeR' && ev.msg.holds;
+  if (holds) {
+    return [{ phase: 'stopped' }, [...abandon, { type: 'failed', failure: { kind: 'already', owner: s.holder.owner } }, { type: 'stopped' }]];
+  }
+  if (s.promised) return commit(ctx, s.attempt, s.maxTerm, s.b, ev.now);
+  // A live majority holds the name: only its own node's word that the holder is gone lets us take it.
+  if (!answered) return [{ phase: 'stopped' }, [{ type: 'failed', failure: { kind: 'already', owner: s.holder.owner } }, { type: 'stopped' }]];
+  return prepare(ctx, s.attempt + 1, s.maxTerm, 'takeover', s.holder.b);
+}
+
+function onCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>, ev: GuardEvent): Result {
+  if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, []);
+  const need = quorum(ctx.members);
+  if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === 1) {
+    const acks = ev.msg.ok ? new Set(s.acks).add(ev.from) : s.acks;
+    const nacks = ev.msg.ok ? s.nacks : new Set(s.nacks).add(ev.from);
+    const maxTerm = Math.max(s.maxTerm, termsIn(ev.msg.entry));
+    if (acks.size >= need) {
+      return [{ phase: 'monitoring', b: s.b, value: s.value, seq: 1 },
+        [{ type: 'granted', b: s.b, value: s.value, seq: 1, sentAt: s.sentAt }]];
+    }
+    if (ctx.members.length - nacks.size >= need) return [{ ...s, acks, nacks, maxTerm }, []];
+    return failCommit(ctx, { ...s, maxTerm });
+  }
+  if (ev.type === 'timeout') return failCommit(ctx, s);
+  return [s, []];
+}
+
+/** The commit lost to a rival or timed out: take back what was accepted, then try again. */
+function failCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>): Result {
+  return backoff(ctx, s.attempt + 1, s.maxTerm, [
+    { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b: s.b, v: null, seq: 2 } },
+  ]);
+}
+
+function onMonitoring(ctx: GuardContext, s: Extract<GuardState, { phase: 'monitoring' }>, ev: GuardEvent): Result {
+  switch (ev.type) {
+    case 'lease-lost':
+      return [{ phase: 'stopped' }, [{ type: 'revoke', reason: 'lost' }, { type: 'release' }, { type: 'stopped' }]];
+    case 'release':
+      return stopping(ctx, s.b, s.seq, [{ type: 'revoke', reason: ev.reason }, { type: 'release' }]);
+    case 'handoff':
+      return [{ phase: 'handoff', step: 'offer', to: ev.owner, acks: new Set(), b: s.b, value: s.value, seq: s.seq }, [
+        { type: 'send', to: [ev.owner.node], msg: { type: 'hoff', name: ctx.name, owner: ev.owner, from: s.b } },
+        { type: 'timer', ms: ctx.phaseTimeout, jitter: false },
+      ]];
+    default:
+      return [s, []];
+  }
+}
+
+function onHandoff(ctx: GuardContext, s: Extract<GuardState, { phase: 'handoff' }>, ev: GuardEvent): Result {
+  const fail = (failure: GuardFailure, effects: GuardEffect[] = []): Result =>
+    [{ phase: 'stopped' }, [...effects, { type: 'handoff-done', ok: false, failure }, { type: 'stopped' }]];
+  if (s.step === 'offer') {
+    if (ev.type === 'lease-lost' || ev.type === 'release') {
+      const [next, effects] = onMonitoring(ctx, { phase: 'monitoring', b: s.b, value: s.value, seq: s.seq }, ev);
+      return [next, [{ type: 'handoff-done', ok: false, failure: { kind: 'refused' } }, ...effects]];
+    }
+    const r = ev.type === 'reply' && ev.msg.type === 'hoffR' ? (ev.msg as HandoffReply) : undefined;
+    if (r === undefined && ev.type !== 'timeout') return [s, []];
+    if (r === undefined || !r.ok || r.guard === undefined) {
+      // The receiver refused (owner not alive) or did not answer: keep the name.
+      const failure: GuardFailure = r?.err === 'not-alive' ? { kind: 'not-alive' } : { kind: 'timeout' };
+      return [{ phase: 'monitoring', b: s.b, value: s.value, seq: s.seq }, [{ type: 'handoff-done', ok: false, failure }]];
+    }
+    // Revoke the old owner first, then mark the value for the new guard under our ballot.
+    const marker: Value = { owner: s.to, gnode: ctx.node, hb: ctx.hb, handoffTo: r.guard };
+    return [{ ...s, step: 'marker', target: r.guard, value: marker, seq: s.seq + 1 }, [
+      { type: 'revoke', reason: 'handoff' }, { type: 'release' },
+      { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b: s.b, v: marker, seq: s.seq + 1 } },
+      { type: 'timer', ms: ctx.phaseTimeout, jitter: false },
+    ]];
+  }
+  if (s.step === 'marker') {
+    if (ev.type === 'timeout') return fail({ kind: 'no-consensus', answered: s.acks.size, needed: quorum(ctx.members) });
+    if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
+      const acks = new Set(s.acks).add(ev.from);
+      if (acks.size < quorum(ctx.members)) return [{ ...s, acks }, []];
+      return [{ ...s, step: 'go', acks }, [
+        { type: 'send', to: [s.to.node], msg: { type: 'hgo', name: ctx.name, guard: s.target ?? '', seq: s.seq } },
+        { type: 'timer', ms: ctx.phaseTimeout * 4, jitter: false },
+      ]];
+    }
+    return [s, []];
+  }
+  const r = ev.type === 'reply' && ev.msg.type === 'hgoR' ? (ev.msg as HandoffGoReply) : undefined;
+  if (r === undefined && ev.type !== 'timeout') return [s, []];
+  if (r?.ok === true) return [{ phase: 'stopped' }, [{ type: 'handoff-done', ok: true }, { type: 'stopped' }]];
+  return fail({ kind: 'no-consensus', answered: 0, needed: quorum(ctx.members) });
+}

@@ -1,0 +1,251 @@
+/**
+ * Batched renewals: one `renew` message per member per heartbeat, whatever the number of names held.
+ * The message carries the count and order-free digest of every (name, ballot, seq) this node's guards
+ * hold; an acceptor that agrees renews them all. A member that disagrees (it missed a commit, lost its
+ * state, or holds a newer value for some name) gets the full list once (`sync`), which repairs it; names
+ * it refuses are left out of what that member is asked to renew, and its acks do not count for them.
+ *
+ * The renewer also owns lease bookkeeping: a name's lease runs from the send time of the last round a
+ * majority acked for it, and when that deadline passes without renewal the guard is told `lease-lost`.
+ */
+import type { Clock, TimerHandle } from '../clock.js';
+import { DigestSet, entryHash, xorDigest } from '../acceptor/digest.js';
+import type { Ballot, Message, SyncEntry, Value } from '../protocol/messages.js';
+import type { Rpc } from '../rpc.js';
+import { LIMITS } from '../protocol/codec.js';
+import { quorum } from './machine.js';
+import { leaseDuration } from './lease.js';
+
+/** One held registration, as the renewer tracks it. */
+export interface Holding {
+  readonly name: string;
+  readonly b: Ballot;
+  readonly value: Value;
+  readonly seq: number;
+  /** Lease from the holding's own commit. */
+  leaseUntil: number;
+  /** When it joined the renewed set: rounds sent before this do not cover it. */
+  readonly addedAt: number;
+  readonly hash: number;
+  /** Called once when the lease ends without renewal. */
+  readonly onLost: () => void;
+}
+
+export interface RenewerComponents {
+  readonly clock: Clock;
+  readonly rpc: Rpc;
+  readonly members: () => readonly string[];
+  readonly heartbeat: () => number;
+  readonly random: () => number;
+}
+
+/** Counters for stat(). */
+export interface RenewerStats { rounds: number; roundsAcked: number; syncs: number; lost: number }
+
+interface Round { readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean }
+
+const JITTER_MS = 250;
+
+export class Renewer {
+  readonly #c: RenewerComponents;
+  readonly #held = new Map<string, Holding>();
+  readonly #set = new DigestSet();
+  /** Per member: names it refused in its last sync, with their hashes. */
+  readonly #excluded = new Map<string, Map<string, number>>();
+  readonly #syncing = new Set<string>();
+  #round: Round | undefined;
+  /** Lease granted by the last majority-acked round, and that round's send time. */
+  #roundLease = -Infinity;
+  #roundSentAt = -Infinity;
+  #tick: TimerHandle | undefined;
+  #leaseTimer: TimerHandle | undefined;
+  #leaseTimerAt = Infinity;
+  #stopped = false;
+  readonly stats: RenewerStats = { rounds: 0, roundsAcked: 0, syncs: 0, lost: 0 };
+
+  constructor(components: RenewerComponents) {
+    this.#c = components;
+  }
+
+  get size(): number {
+    return this.#held.size;
+  }
+
+  /** Starts renewing a name that a majority has just accepted (commit sent at `sentAt`). */
+  add(name: string, b: Ballot, value: Value, seq: number, sentAt: number, onLost: () => void): Holding {
+    this.remove(name);
+    const h: Holding = {
+      name, b, value, seq, onLost, leaseUntil: sentAt + leaseDuration(value.hb), addedAt: this.#c.clock.now(), hash: entryHash(name, b, seq),
+    };
+    this.#held.set(name, h);
+    this.#set.add(h.hash);
+    this.#armLeaseTimer(h.leaseUntil);
+    if (this.#tick === undefined) this.#schedule();
+    return h;
+  }
+
+  /** Stops renewing a name (it was released, handed off or lost). */
+  remove(name: string): void {
+    const h = this.#held.get(name);
+    if (h === undefined) return;
+    this.#held.delete(name);
+    this.#set.remove(h.hash);
+    for (const ex of this.#excluded.values()) ex.delete(name);
+  }
+
+  /** The lease deadline of a held name (local monotonic ms), or undefined when not held. */
+  leaseOf(name: string): number | undefined {
+    const h = this.#held.get(name);
+    return h === undefined ? undefined : this.#leaseOf(h);
+  }
+
+  /** Sends one renewal round now (also runs on the heartbeat timer). */
+  renewNow(): void {
+    if (this.#stopped || this.#held.size === 0) return;
+    if (this.#round !== undefined) this.#c.rpc.close(this.#round.rid);
+    const hb = this.#c.heartbeat();
+    let r: Round | undefined;
+    const rid = this.#c.rpc.open((from, msg) => {
+      if (r !== undefined) this.#onReply(r, from, msg);
+    });
+    r = { rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false };
+    this.#round = r;
+    this.stats.rounds++;
+    for (const peer of this.#c.members()) {
+      const ex = this.#excluded.get(peer);
+      let count = this.#set.count;
+      let digest = this.#set.digest;
+      if (ex !== undefined) for (const hash of ex.values()) { count--; digest = xorDigest(digest, hash); }
+      this.#c.rpc.send(peer, { type: 'renew', rid, hb, count, digest });
+    }
+  }
+
+  #onReply(r: Round, from: string, msg: Message): void {
+    if (msg.type !== 'renewR') return;
+    if (!msg.ok) {
+      this.#sync(from);
+      return;
+    }
+    r.acks.add(from);
+    const need = quorum(this.#c.members());
+    if (r.acks.size < need) return;
+    if (!r.done) {
+      r.done = true;
+      this.stats.roundsAcked++;
+      if (r.sentAt > this.#roundSentAt) {
+        this.#roundSentAt = r.sentAt;
+        this.#roundLease = r.sentAt + leaseDuration(r.hb);
+      }
+    }
+    // Names some ackers left out are covered only when enough of the others acked.
+    const counted = new Set<string>();
+    for (const peer of r.acks) for (const name of this.#excluded.get(peer)?.keys() ?? []) counted.add(name);
+    for (const name of counted) {
+      const h = this.#held.get(name);
+      if (h === undefined || h.addedAt > r.sentAt) continue;
+      let covering = 0;
+      for (const peer of r.acks) if (this.#excluded.get(peer)?.has(name) !== true) covering++;
+      if (covering >= need) h.leaseUntil = Math.max(h.leaseUntil, r.sentAt + leaseDuration(r.hb));
+    }
+    this.#armLeaseTimer(this.#minLease());
+  }
+
+  /** Sends the full list of held names to a member that disagreed, in parts. */
+  #sync(peer: string): void {
+    if (this.#syncing.has(peer) || this.#stopped) return;
+    this.#syncing.add(peer);
+    this.stats.syncs++;
+    const list = [...this.#held.values()];
+    const size = LIMITS.syncEntries;
+    const parts = Math.max(1, Math.ceil(list.length / size));
+    const refused = new Map<string, number>();
+    let pending = parts;
+    const rid = this.#c.rpc.open((from, msg) => {
+      if (msg.type !== 'syncR' || from !== peer) return;
+      const chunk = list.slice(msg.part * size, (msg.part + 1) * size);
+      for (const [i] of msg.refused) {
+        const h = chunk[i];
+        if (h !== undefined) refused.set(h.name, h.hash);
+      }
+      if (--pending === 0) finish();
+    });
+    const finish = (): void => {
+      this.#c.clock.clearTimeout(timer);
+      this.#c.rpc.close(rid);
+      this.#syncing.delete(peer);
+      for (const [name, hash] of refused) if (this.#held.get(name)?.hash !== hash) refused.delete(name);
+      if (refused.size > 0) this.#excluded.set(peer, refused);
+      else this.#excluded.delete(peer);
+    };
+    const timer = this.#c.clock.setTimeout(() => {
+      this.#c.rpc.close(rid);
+      this.#syncing.delete(peer);
+    }, this.#c.heartbeat());
+    const hb = this.#c.heartbeat();
+    for (let part = 0; part < parts; part++) {
+      const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
+      this.#c.rpc.send(peer, { type: 'sync', rid, hb, part, parts, entries });
+    }
+  }
+
+  #leaseOf(h: Holding): number {
+    let excluded = false;
+    for (const ex of this.#excluded.values()) if (ex.has(h.name)) { excluded = true; break; }
+    if (excluded || h.addedAt > this.#roundSentAt) return h.leaseUntil;
+    return Math.max(h.leaseUntil, this.#roundLease);
+  }
+
+  #minLease(): number {
+    let min = Infinity;
+    for (const h of this.#held.values()) min = Math.min(min, this.#leaseOf(h));
+    return min;
+  }
+
+  #armLeaseTimer(at: number): void {
+    if (this.#stopped || at >= this.#leaseTimerAt && this.#leaseTimer !== undefined) return;
+    this.#c.clock.clearTimeout(this.#leaseTimer);
+    this.#leaseTimerAt = at;
+    this.#leaseTimer = this.#c.clock.setTimeout(() => this.#checkLeases(), Math.max(0, at - this.#c.clock.now()));
+  }
+
+  /** Revokes every holding whose lease has passed; re-arms for the next deadline. */
+  checkLeases(): void {
+    this.#checkLeases();
+  }
+
+  #checkLeases(): void {
+    this.#leaseTimer = undefined;
+    this.#leaseTimerAt = Infinity;
+    const now = this.#c.clock.now();
+    const lost: Holding[] = [];
+    for (const h of this.#held.values()) if (this.#leaseOf(h) <= now) lost.push(h);
+    for (const h of lost) {
+      this.remove(h.name);
+      this.stats.lost++;
+      h.onLost();
+    }
+    const next = this.#minLease();
+    if (next < Infinity) this.#armLeaseTimer(next);
+  }
+
+  #schedule(): void {
+    if (this.#stopped) return;
+    const hb = this.#c.heartbeat();
+    const ms = hb + (this.#c.random() * 2 - 1) * JITTER_MS;
+    this.#tick = this.#c.clock.setTimeout(() => {
+      this.#tick = undefined;
+      if (this.#held.size === 0) return;
+      this.renewNow();
+      this.#schedule();
+    }, Math.max(1, ms));
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#c.clock.clearTimeout(this.#tick);
+    this.#c.clock.clearTimeout(this.#leaseTimer);
+    if (this.#round !== undefined) this.#c.rpc.close(this.#round.rid);
+    this.#tick = undefined;
+    this.#leaseTimer = undefined;
+  }
+}

@@ -1,0 +1,24 @@
+/**
+ * pes: cluster-wide unique names for Node.js processes, agreed by a majority protocol.
+ *
+ * ```ts
+ * import { Pes } from 'pes';
+ * const node = await Pes.start();
+ * const worker = node.spawn();
+ * const reg = await node.register('billing-cron', worker);   // reg.token is the fencing token
+ * ```
+ */
+export { Pes, PesNode, type PesOptions, type PesStat } from './node.js';
+export { Owner, OwnerExit, type OwnerHandler } from './owner.js';
+export { Registration } from './registration.js';
+export type { CallOptions, LookupResult } from './registry.js';
+export type { PesEvents, OwnershipEvent } from './events.js';
+export { DEFAULT_SETTINGS, type SettingKey, type Settings } from './cluster/config.js';
+export {
+  PesError, InvalidArgumentError, AlreadyRegisteredError, NoConsensusError, TimeoutError, AbortedError, NotFoundError,
+  NotRegisteredError, OwnerNotAliveError, StoppedError, ConfigError, LeaseLostError, RemoteCallError, type RevokeReason,
+} from './errors.js';
+export type { OwnerRef, MemberInfo } from './protocol/messages.js';
+export { SystemClock, ManualClock, type Clock, type TimerHandle } from './clock.js';
+export type { Transport, PeerAddress, TransportStats } from './transport/transport.js';
+export { HEARTBEAT_FLOOR_MS, DRIFT_BOUND, LEASE_MARGIN_MS, leaseDuration } from './guard/lease.js';

@@ -1,0 +1,70 @@
+/**
+ * Quorum reads for `whereis` and `lookup`: ask every member; the answer a majority agrees on decides.
+ * A live value (not expired by the acceptor's own clock) is identified by its ballot and seq; absent,
+ * tombstoned and expired values all count as "free". Members that are recovering do not vote. Without a
+ * majority agreement the read retries a few times (values settle within a round trip) and then rejects
+ * with NoConsensusError; it never guesses.
+ */
+import type { Clock } from './clock.js';
+import { NoConsensusError } from './errors.js';
+import type { Ballot, Message, Value } from './protocol/messages.js';
+import type { Rpc } from './rpc.js';
+
+/** What a majority agreed on. */
+export type ReadResult =
+  | { readonly kind: 'free' }
+  | { readonly kind: 'held'; readonly b: Ballot; readonly value: Value; readonly seq: number };
+
+export interface ReadComponents {
+  readonly clock: Clock;
+  readonly rpc: Rpc;
+  readonly members: () => readonly string[];
+}
+
+const ATTEMPTS = 4;
+
+/** Reads `name` from a majority. Rejects with NoConsensusError when no majority agrees. */
+export async function quorumRead(c: ReadComponents, name: string, phaseTimeout: number): Promise<ReadResult> {
+  let last = { answered: 0, needed: 0 };
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) {
+    const r = await readOnce(c, name, phaseTimeout);
+    if (r.result !== undefined) return r.result;
+    last = r;
+    // Give an in-flight commit or renewal a moment to land before asking again.
+    await new Promise<void>((resolve) => c.clock.setTimeout(resolve, 2 ** attempt));
+  }
+  throw new NoConsensusError(name, last.answered, last.needed);
+}
+
+function readOnce(c: ReadComponents, name: string, phaseTimeout: number): Promise<{ result?: ReadResult; answered: number; needed: number }> {
+  const members = c.members();
+  const needed = Math.floor(members.length / 2) + 1;
+  return new Promise((resolve) => {
+    const votes = new Map<string, { count: number; result: ReadResult }>();
+    let replies = 0;
+    let answered = 0;
+    const finish = (result?: ReadResult): void => {
+      c.rpc.close(rid);
+      c.clock.clearTimeout(timer);
+      resolve(result === undefined ? { answered, needed } : { result, answered, needed });
+    };
+    const rid = c.rpc.open((from, msg: Message) => {
+      if (msg.type !== 'readR' || !members.includes(from)) return;
+      replies++;
+      if (msg.ok) {
+        answered++;
+        const e = msg.entry;
+        const live = e !== undefined && e.value !== null && e.ballot !== undefined && !e.expired;
+        const key = live ? `${e.ballot!.t}/${e.ballot!.g}/${e.seq}` : 'free';
+        const result: ReadResult = live ? { kind: 'held', b: e.ballot!, value: e.value!, seq: e.seq } : { kind: 'free' };
+        const v = votes.get(key) ?? { count: 0, result };
+        v.count++;
+        votes.set(key, v);
+        if (v.count >= needed) return finish(v.result);
+      }
+      if (replies >= members.length) finish();
+    });
+    const timer = c.clock.setTimeout(() => finish(), phaseTimeout);
+    for (const m of members) c.rpc.send(m, { type: 'read', rid, name });
+  });
+}

@@ -1,0 +1,69 @@
+/**
+ * A granted registration, as its owner sees it: the name, the fencing token, a signal that aborts when
+ * the registration ends for any reason, and a synchronous lease check for code that must not act on a
+ * name it may no longer hold.
+ */
+import { LeaseLostError, type RevokeReason } from './errors.js';
+import type { OwnerRef } from './protocol/messages.js';
+
+export class Registration {
+  readonly name: string;
+  readonly owner: OwnerRef;
+  /** Fencing token: strictly rises for this name across owners. Pass it to what you write. */
+  readonly token: number;
+  readonly #controller = new AbortController();
+  readonly #leaseUntil: () => number | undefined;
+  readonly #now: () => number;
+  readonly #unregister: () => Promise<void>;
+  #ended: RevokeReason | undefined;
+
+  /** @internal */
+  constructor(
+    fields: { name: string; owner: OwnerRef; token: number },
+    ops: { leaseUntil: () => number | undefined; now: () => number; unregister: () => Promise<void> },
+  ) {
+    this.name = fields.name;
+    this.owner = fields.owner;
+    this.token = fields.token;
+    this.#leaseUntil = ops.leaseUntil;
+    this.#now = ops.now;
+    this.#unregister = ops.unregister;
+  }
+
+  /** Aborted (with a LeaseLostError as reason) when the registration ends. */
+  get signal(): AbortSignal {
+    return this.#controller.signal;
+  }
+
+  /** Why the registration ended, or undefined while it lasts. */
+  get ended(): RevokeReason | undefined {
+    return this.#ended;
+  }
+
+  /**
+   * True while the lease is valid right now. Checks the clock itself, so it is right even when the
+   * process was paused and the revoking timer has not run yet.
+   */
+  get valid(): boolean {
+    if (this.#ended !== undefined) return false;
+    const until = this.#leaseUntil();
+    return until !== undefined && this.#now() < until;
+  }
+
+  /** Throws LeaseLostError unless the lease is valid right now. */
+  assertValid(): void {
+    if (!this.valid) throw new LeaseLostError(this.name, this.#ended ?? 'lost');
+  }
+
+  /** Ends the registration (same as `node.unregister(name)` for this name). */
+  unregister(): Promise<void> {
+    return this.#unregister();
+  }
+
+  /** @internal */
+  end(reason: RevokeReason): void {
+    if (this.#ended !== undefined) return;
+    this.#ended = reason;
+    this.#controller.abort(new LeaseLostError(this.name, reason));
+  }
+}

@@ -1,0 +1,399 @@
+/**
+ * The registry: register / whereis / lookup / unregister / update, and the node-to-node requests they
+ * cause (probe, handoff, forwarded operations). It creates guards, turns their outcomes into results
+ * and errors, and keeps the index of names held by this node's owners.
+ */
+import type { EventEmitter } from 'eventemitter3';
+import type { Clock } from './clock.js';
+import type { ClusterConfig } from './cluster/config.js';
+import type { Membership } from './cluster/membership.js';
+import {
+  AbortedError, AlreadyRegisteredError, NoConsensusError, NotFoundError, OwnerNotAliveError, TimeoutError, type RevokeReason,
+} from './errors.js';
+import type { PesEvents } from './events.js';
+import { Guard, type GuardCallbacks } from './guard/guard.js';
+import { effectiveHeartbeat } from './guard/lease.js';
+import { initialState, waitingState, type GuardFailure, type GuardState } from './guard/machine.js';
+import type { Renewer } from './guard/renewer.js';
+import { validateName } from './name.js';
+import { sameOwner, type Owner, type OwnerTable } from './owner.js';
+import { compareBallots } from './protocol/ballot.js';
+import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
+import { quorumRead, type ReadResult } from './read.js';
+import { Registration } from './registration.js';
+import type { Rpc } from './rpc.js';
+import { LatencyWindow } from './stats.js';
+
+export interface RegistryComponents {
+  readonly clock: Clock;
+  readonly rpc: Rpc;
+  readonly membership: Membership;
+  readonly config: ClusterConfig;
+  readonly owners: OwnerTable;
+  readonly renewer: Renewer;
+  readonly events: EventEmitter<PesEvents>;
+  readonly random: () => number;
+  readonly reachable: (node: string) => boolean;
+}
+
+export interface RegistryOptions {
+  readonly node: string;
+  readonly incarnation: number;
+  readonly termFloor: () => number;
+  /** How long one protocol phase waits for replies. */
+  readonly phaseTimeout: number;
+  /** Default bound on register/update/lookup calls. */
+  readonly timeout: number;
+}
+
+/** Per-call options of every public async operation. */
+export interface CallOptions {
+  readonly timeout?: number;
+  readonly signal?: AbortSignal;
+}
+
+/** What `lookup` returns. */
+export interface LookupResult {
+  readonly owner: OwnerRef;
+  /** The guard holding the name, and the node it runs on. */
+  readonly guard: string;
+  readonly node: string;
+  /** Fencing token of the current grant. */
+  readonly token: number;
+}
+
+interface Waiter<T> { resolve(v: T): void; reject(e: unknown): void }
+
+interface GuardRecord {
+  readonly guard: Guard;
+  readonly startedAt: number;
+  acquire?: Waiter<Registration> | undefined;
+  registration?: Registration;
+  handoffs: Waiter<void>[];
+  stops: (() => void)[];
+  go?: { readonly from: string; readonly rid: number } | undefined;
+}
+
+export class Registry {
+  readonly #c: RegistryComponents;
+  readonly #o: RegistryOptions;
+  readonly #guards = new Map<string, GuardRecord>();
+  readonly #held = new Map<string, GuardRecord>();
+  #nextGuard = 1;
+  readonly registerLatency = new LatencyWindow();
+  readonly lookupLatency = new LatencyWindow();
+
+  constructor(components: RegistryComponents, options: RegistryOptions) {
+    this.#c = components;
+    this.#o = options;
+    components.owners.onExit((owner) => this.#ownerExited(owner.ref));
+  }
+
+  /** Guards running on this node (acquiring, holding or releasing). */
+  get activeGuards(): number {
+    return this.#guards.size;
+  }
+
+  /** Names held by this node's owners. */
+  get heldNames(): number {
+    return this.#held.size;
+  }
+
+  /** The local registration of `name`, if an owner on this node holds it. */
+  registration(name: string): Registration | undefined {
+    return this.#held.get(name)?.registration;
+  }
+
+  async register(name: string, owner: Owner, opts: CallOptions = {}): Promise<Registration> {
+    validateName(name);
+    if (opts.signal?.aborted === true) throw new AbortedError({ cause: opts.signal.reason });
+    if (!owner.alive || this.#c.owners.get(owner.ref) !== owner) throw new OwnerNotAliveError(owner.ref);
+    const held = this.#held.get(name);
+    if (held?.registration?.valid === true) throw new AlreadyRegisteredError(name, held.registration.owner);
+    const timeout = opts.timeout ?? this.#o.timeout;
+    return new Promise<Registration>((resolve, reject) => {
+      const rec = this.#newGuard(name, owner.ref, initialState());
+      const onAbort = (): void => rec.guard.handle({ type: 'release', reason: 'stopped', now: this.#c.clock.now() });
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      const done = (): void => opts.signal?.removeEventListener('abort', onAbort);
+      rec.acquire = {
+        resolve: (r) => { done(); resolve(r); },
+        reject: (e) => {
+          done();
+          reject(e instanceof TimeoutError ? new TimeoutError('register', timeout) : opts.signal?.aborted === true ? new AbortedError({ cause: opts.signal.reason }) : e);
+        },
+      };
+      rec.guard.start(timeout);
+    });
+  }
+
+  async whereis(name: string, opts: CallOptions = {}): Promise<OwnerRef | undefined> {
+    return (await this.lookup(name, opts))?.owner;
+  }
+
+  async lookup(name: string, opts: CallOptions = {}): Promise<LookupResult | undefined> {
+    validateName(name);
+    const local = this.#held.get(name);
+    if (local?.registration?.valid === true && local.guard.held !== undefined) {
+      const { b, value } = local.guard.held;
+      return { owner: value.owner, guard: b.g, node: value.gnode, token: b.t };
+    }
+    const started = this.#c.clock.now();
+    const r = await this.#read(name, opts);
+    this.lookupLatency.record(this.#c.clock.now() - started);
+    return r.kind === 'free' ? undefined : { owner: r.value.owner, guard: r.b.g, node: r.value.gnode, token: r.b.t };
+  }
+
+  async unregister(name: string, opts: CallOptions = {}): Promise<void> {
+    validateName(name);
+    const local = this.#held.get(name);
+    if (local !== undefined) return this.#stopGuard(local, 'unregistered');
+    const r = await this.#read(name, opts);
+    if (r.kind === 'free') return;
+    await this.#forward({ type: 'fwd', rid: 0, op: 'unregister', name, b: r.b }, r.value.gnode, opts);
+  }
+
+  async update(name: string, to: Owner | OwnerRef, opts: CallOptions = {}): Promise<void> {
+    validateName(name);
+    const ref: OwnerRef = 'ref' in to ? to.ref : to;
+    const local = this.#held.get(name);
+    if (local?.guard.held !== undefined) {
+      if (sameOwner(local.guard.held.value.owner, ref)) return;
+      return this.#handoff(local, ref);
+    }
+    const r = await this.#read(name, opts);
+    if (r.kind === 'free') throw new NotFoundError(name);
+    if (sameOwner(r.value.owner, ref)) return;
+    await this.#forward({ type: 'fwd', rid: 0, op: 'update', name, b: r.b, owner: ref }, r.value.gnode, opts);
+  }
+
+  /** Quorum read with the caller's timeout and signal. */
+  #read(name: string, opts: CallOptions): Promise<ReadResult> {
+    const c = this.#c;
+    const read = quorumRead({ clock: c.clock, rpc: c.rpc, members: () => c.membership.ids() }, name, this.#o.phaseTimeout);
+    return this.#bounded(read, 'lookup', opts);
+  }
+
+  /** Races `p` against the call's timeout and abort signal. */
+  #bounded<T>(p: Promise<T>, operation: string, opts: CallOptions): Promise<T> {
+    const ms = opts.timeout ?? this.#o.timeout;
+    return new Promise<T>((resolve, reject) => {
+      const timer = this.#c.clock.setTimeout(() => reject(new TimeoutError(operation, ms)), ms);
+      const onAbort = (): void => reject(new AbortedError({ cause: opts.signal?.reason }));
+      if (opts.signal?.aborted === true) onAbort();
+      opts.signal?.addEventListener('abort', onAbort, { once: true });
+      p.then(resolve, reject).finally(() => {
+        this.#c.clock.clearTimeout(timer);
+        opts.signal?.removeEventListener('abort', onAbort);
+      });
+    });
+  }
+
+  /** Runs an update or unregister on the node whose guard holds the name. */
+  async #forward(msg: ForwardMsg, node: string, opts: CallOptions): Promise<void> {
+    const reply = await this.#bounded(this.#request(node, msg), msg.op, opts);
+    if (reply === undefined) throw new NoConsensusError(msg.name, 0, 1);
+    if (reply.type !== 'fwdR' || reply.ok) return;
+    if (reply.err === 'not-alive' && msg.owner !== undefined) throw new OwnerNotAliveError(msg.owner);
+    if (reply.err === 'not-found') throw new NotFoundError(msg.name);
+    throw new NoConsensusError(msg.name, 0, 1);
+  }
+
+  /** One request to one peer; resolves undefined if no reply comes within a few phases. */
+  #request(peer: string, msg: Message & { rid: number }): Promise<Message | undefined> {
+    return new Promise((resolve) => {
+      const rid = this.#c.rpc.open((from, reply) => {
+        if (from !== peer) return;
+        this.#c.rpc.close(rid);
+        this.#c.clock.clearTimeout(timer);
+        resolve(reply);
+      });
+      const timer = this.#c.clock.setTimeout(() => {
+        this.#c.rpc.close(rid);
+        resolve(undefined);
+      }, this.#o.phaseTimeout * 8);
+      this.#c.rpc.send(peer, { ...msg, rid } as Message);
+    });
+  }
+
+  #handoff(rec: GuardRecord, to: OwnerRef): Promise<void> {
+    return new Promise((resolve, reject) => {
+      rec.handoffs.push({ resolve, reject });
+      rec.guard.handle({ type: 'handoff', owner: to, now: this.#c.clock.now() });
+    });
+  }
+
+  #stopGuard(rec: GuardRecord, reason: 'unregistered' | 'exit' | 'stopped'): Promise<void> {
+    return new Promise((resolve) => {
+      rec.stops.push(resolve);
+      rec.guard.handle({ type: 'release', reason, now: this.#c.clock.now() });
+    });
+  }
+
+  #ownerExited(ref: OwnerRef): void {
+    for (const rec of [...this.#guards.values()]) {
+      if (sameOwner(rec.guard.ctx.owner, ref)) rec.guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
+    }
+  }
+
+  /** Releases every guard (node stop); resolves when all have stopped or after `ms`. */
+  async releaseAll(ms: number): Promise<void> {
+    const all = [...this.#guards.values()].map((rec) => this.#stopGuard(rec, 'stopped'));
+    if (all.length === 0) return;
+    await new Promise<void>((resolve) => {
+      const timer = this.#c.clock.setTimeout(resolve, ms);
+      void Promise.all(all).then(() => {
+        this.#c.clock.clearTimeout(timer);
+        resolve();
+      });
+    });
+    for (const rec of [...this.#guards.values()]) rec.guard.handle({ type: 'kill' });
+  }
+
+  /** Ends every guard at once, sending nothing (a crash). */
+  killAll(): void {
+    for (const rec of [...this.#guards.values()]) rec.guard.handle({ type: 'kill' });
+  }
+
+  // ---- requests from peers -----------------------------------------------------------------------
+
+  /** probe: is this owner alive, and does its guard hold `name` at `b` with a valid lease? */
+  probe(from: string, m: ProbeMsg): void {
+    const rec = this.#held.get(m.name);
+    const holds = rec?.registration?.valid === true && rec.guard.held !== undefined
+      && compareBallots(rec.guard.held.b, m.b) === 0 && sameOwner(rec.guard.held.value.owner, m.owner);
+    this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds });
+  }
+
+  /** hoff: create a guard here that waits to take `name` over for a local owner. */
+  handoffOffer(from: string, m: HandoffMsg): void {
+    if (!this.#c.owners.isAlive(m.owner)) {
+      this.#c.rpc.send(from, { type: 'hoffR', rid: m.rid, ok: false, err: 'not-alive' });
+      return;
+    }
+    const rec = this.#newGuard(m.name, m.owner, waitingState(m.from));
+    rec.guard.wait(this.#o.phaseTimeout * 8);
+    this.#c.rpc.send(from, { type: 'hoffR', rid: m.rid, ok: true, guard: rec.guard.ctx.gid });
+  }
+
+  /** hgo: the marker is committed; the waiting guard takes the name. */
+  handoffGo(from: string, m: HandoffGoMsg): void {
+    const rec = this.#guards.get(m.guard);
+    if (rec === undefined || rec.guard.phase !== 'waiting' || rec.guard.ctx.name !== m.name) {
+      this.#c.rpc.send(from, { type: 'hgoR', rid: m.rid, ok: false, err: 'not-found' });
+      return;
+    }
+    rec.go = { from, rid: m.rid };
+    rec.guard.handle({ type: 'go', seq: m.seq, now: this.#c.clock.now() });
+  }
+
+  /** fwd: an update or unregister called on another node, for a name a guard here holds. */
+  forwarded(from: string, m: ForwardMsg): void {
+    const reply = (ok: boolean, err?: 'not-alive' | 'not-found' | 'failed'): void =>
+      this.#c.rpc.send(from, err === undefined ? { type: 'fwdR', rid: m.rid, ok } : { type: 'fwdR', rid: m.rid, ok, err });
+    const rec = this.#held.get(m.name);
+    if (rec?.guard.held === undefined || compareBallots(rec.guard.held.b, m.b) !== 0) {
+      reply(m.op === 'unregister', m.op === 'unregister' ? undefined : 'not-found');
+      return;
+    }
+    if (m.op === 'unregister') {
+      void this.#stopGuard(rec, 'unregistered').then(() => reply(true));
+      return;
+    }
+    const to = m.owner as OwnerRef;
+    if (sameOwner(rec.guard.held.value.owner, to)) return reply(true);
+    this.#handoff(rec, to).then(() => reply(true), (e: unknown) => reply(false, e instanceof OwnerNotAliveError ? 'not-alive' : 'failed'));
+  }
+
+  // ---- guards ------------------------------------------------------------------------------------
+
+  #newGuard(name: string, owner: OwnerRef, initial: GuardState): GuardRecord {
+    const c = this.#c;
+    const o = this.#o;
+    const gid = `${o.node}/${o.incarnation}/${this.#nextGuard++}`;
+    const ctx = {
+      name, gid, node: o.node, owner, members: [...c.membership.ids()],
+      hb: effectiveHeartbeat(c.config.get('heartbeat')), phaseTimeout: o.phaseTimeout, termFloor: o.termFloor(),
+    };
+    const guard = new Guard({ clock: c.clock, rpc: c.rpc, random: c.random, reachable: c.reachable }, ctx, initial, this.#callbacks);
+    const rec: GuardRecord = { guard, startedAt: c.clock.now(), handoffs: [], stops: [] };
+    this.#guards.set(gid, rec);
+    return rec;
+  }
+
+  readonly #callbacks: GuardCallbacks = {
+    granted: (guard, b, value, seq, sentAt) => {
+      const rec = this.#guards.get(guard.ctx.gid);
+      if (rec === undefined) return;
+      const { name, owner } = guard.ctx;
+      this.#held.get(name)?.guard.handle({ type: 'lease-lost' });
+      this.#c.renewer.add(name, b, value, seq, sentAt, () => guard.handle({ type: 'lease-lost' }));
+      this.#held.set(name, rec);
+      const registration = new Registration({ name, owner, token: b.t }, {
+        leaseUntil: () => (this.#held.get(name) === rec ? this.#c.renewer.leaseOf(name) : undefined),
+        now: () => this.#c.clock.now(),
+        unregister: () => this.unregister(name),
+      });
+      rec.registration = registration;
+      this.registerLatency.record(this.#c.clock.now() - rec.startedAt);
+      this.#c.events.emit('registered', { name, owner, token: b.t });
+      rec.acquire?.resolve(registration);
+      rec.acquire = undefined;
+      if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: true, token: b.t });
+      rec.go = undefined;
+      // The owner may have exited while the commit was in flight.
+      if (!this.#c.owners.isAlive(owner)) guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
+    },
+    failed: (guard, failure) => {
+      const rec = this.#guards.get(guard.ctx.gid);
+      if (rec === undefined) return;
+      rec.acquire?.reject(this.#error(guard.ctx.name, guard.ctx.owner, failure));
+      rec.acquire = undefined;
+      if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: false, err: 'failed' });
+      rec.go = undefined;
+    },
+    revoke: (guard, reason) => this.#revoke(guard, reason),
+    release: (guard) => {
+      const rec = this.#held.get(guard.ctx.name);
+      if (rec?.guard !== guard) return;
+      this.#held.delete(guard.ctx.name);
+      this.#c.renewer.remove(guard.ctx.name);
+    },
+    handoffDone: (guard, ok, failure) => {
+      const rec = this.#guards.get(guard.ctx.gid);
+      for (const w of rec?.handoffs.splice(0) ?? []) {
+        if (ok) w.resolve();
+        else w.reject(failure?.kind === 'not-alive' ? new OwnerNotAliveError(guard.ctx.owner) : this.#error(guard.ctx.name, guard.ctx.owner, failure ?? { kind: 'refused' }));
+      }
+    },
+    stopped: (guard) => {
+      const rec = this.#guards.get(guard.ctx.gid);
+      this.#guards.delete(guard.ctx.gid);
+      if (rec === undefined) return;
+      rec.acquire?.reject(new AbortedError());
+      for (const w of rec.handoffs.splice(0)) w.reject(new AbortedError());
+      for (const s of rec.stops.splice(0)) s();
+    },
+  };
+
+  #revoke(guard: Guard, reason: RevokeReason): void {
+    const rec = this.#guards.get(guard.ctx.gid);
+    const registration = rec?.registration;
+    if (registration === undefined) return;
+    registration.end(reason);
+    if (reason === 'lost' || reason === 'handoff') this.#c.owners.get(guard.ctx.owner)?.revoke(guard.ctx.name, reason);
+    const ev = { name: registration.name, owner: registration.owner, token: registration.token };
+    this.#c.events.emit('released', { ...ev, reason });
+    if (reason === 'lost') this.#c.events.emit('lost', ev);
+  }
+
+  #error(name: string, owner: OwnerRef, f: GuardFailure): Error {
+    switch (f.kind) {
+      case 'already': return new AlreadyRegisteredError(name, f.owner);
+      case 'no-consensus': return new NoConsensusError(name, f.answered, f.needed);
+      case 'timeout': return new TimeoutError('register', this.#o.timeout);
+      case 'not-alive': return new OwnerNotAliveError(owner);
+      case 'refused': return new AbortedError();
+    }
+  }
+}

@@ -1,0 +1,81 @@
+/**
+ * Requests and replies over a transport. A requester opens a request id with a reply handler, sends
+ * messages stamped with it to any peers, and closes it when done; replies for closed ids (stale, or
+ * duplicated by the network) are dropped here. Messages to the local node skip the transport and are
+ * delivered on the next microtask, so a single-node cluster needs no network at all.
+ */
+import type { Message, RequestMsg } from './protocol/messages.js';
+import type { Transport } from './transport/transport.js';
+
+export type ReplyHandler = (from: string, reply: Message) => void;
+export type RequestHandler = (from: string, request: RequestMsg) => void;
+
+const REPLY_TYPES: ReadonlySet<string> = new Set([
+  'readR', 'prepR', 'comR', 'repR', 'renewR', 'syncR', 'probeR', 'helloR', 'hoffR', 'hgoR', 'fwdR', 'msgR', 'pong',
+]);
+
+/** True for reply messages (they carry the request id of what they answer). */
+export function isReply(m: Message): boolean {
+  return REPLY_TYPES.has(m.type);
+}
+
+export class Rpc {
+  readonly #transport: Transport;
+  readonly #self: string;
+  readonly #handlers = new Map<number, ReplyHandler>();
+  #onRequest: RequestHandler = () => {};
+  #nextRid = 1;
+  #stopped = false;
+
+  constructor(components: { transport: Transport }) {
+    this.#transport = components.transport;
+    this.#self = components.transport.id;
+  }
+
+  /** Where requests from peers (and from this node to itself) go. */
+  onRequest(handler: RequestHandler): void {
+    this.#onRequest = handler;
+  }
+
+  /** A new request id whose replies go to `handler` until {@link close}. */
+  open(handler: ReplyHandler): number {
+    const rid = this.#nextRid++;
+    this.#handlers.set(rid, handler);
+    return rid;
+  }
+
+  close(rid: number): void {
+    this.#handlers.delete(rid);
+  }
+
+  /** Number of open request ids (for leak checks). */
+  get open_(): number {
+    return this.#handlers.size;
+  }
+
+  /** Sends a message (request, reply or one-way) to a peer or to this node. */
+  send(peer: string, msg: Message): void {
+    if (this.#stopped) return;
+    if (peer === this.#self) {
+      queueMicrotask(() => this.dispatch(this.#self, msg));
+    } else {
+      this.#transport.send(peer, msg);
+    }
+  }
+
+  /** Routes one incoming message: replies to their handler, everything else to the request handler. */
+  dispatch(from: string, msg: Message): void {
+    if (this.#stopped) return;
+    if (isReply(msg)) {
+      const rid = (msg as { rid: number }).rid;
+      this.#handlers.get(rid)?.(from, msg);
+      return;
+    }
+    this.#onRequest(from, msg as RequestMsg);
+  }
+
+  stop(): void {
+    this.#stopped = true;
+    this.#handlers.clear();
+  }
+}
