@@ -4,7 +4,7 @@
  * in shards (a map each) so cleanup walks one shard at a time.
  *
  * Rules (see DESIGN.md, "The protocol"):
- * - prepare(b) promises only above every promised and accepted ballot and the term floor, and, unless it
+ * - prepare(b) promises only a term above every promised and accepted term and the term floor, and, unless it
  *   is an authorised takeover or handoff of exactly the accepted ballot, only when the name is free here
  *   (absent, tombstoned, or expired: 3 heartbeats without renewal by this acceptor's own clock);
  * - commit(b) accepts only the exact promised ballot (and never an older seq under the same ballot);
@@ -140,7 +140,8 @@ export class Acceptor {
     if (m.b.t < this.#floor) return this.#refuse(base, 'ballot', e);
     if (e !== undefined) {
       this.#expirePromise(e);
-      if (compareBallots(m.b, e.promise) <= 0 || compareBallots(m.b, e.ballot) <= 0) return this.#refuse(base, 'ballot', e);
+      // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
+      if (m.b.t <= (e.promise?.t ?? -1) || m.b.t <= (e.ballot?.t ?? -1)) return this.#refuse(base, 'ballot', e);
       if (e.value !== null && !this.#expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
     }
     const entry = e ?? this.#create(m.name);

@@ -137,9 +137,9 @@ export class Renewer {
         this.#roundLease = r.sentAt + leaseDuration(r.hb);
       }
     }
-    // Names some ackers left out are covered only when enough of the others acked.
+    // Names some member left out are covered only when enough of the ackers did not leave them out.
     const counted = new Set<string>();
-    for (const peer of r.acks) for (const name of this.#excluded.get(peer)?.keys() ?? []) counted.add(name);
+    for (const ex of this.#excluded.values()) for (const name of ex.keys()) counted.add(name);
     for (const name of counted) {
       const h = this.#held.get(name);
       if (h === undefined || h.addedAt > r.sentAt) continue;
@@ -173,7 +173,12 @@ export class Renewer {
       this.#c.clock.clearTimeout(timer);
       this.#c.rpc.close(rid);
       this.#syncing.delete(peer);
-      for (const [name, hash] of refused) if (this.#held.get(name)?.hash !== hash) refused.delete(name);
+      for (const [name, hash] of refused) {
+        const h = this.#held.get(name);
+        if (h?.hash !== hash) refused.delete(name);
+        // From now on rounds credit this name one by one; keep the lease it already has.
+        else h.leaseUntil = this.#leaseOf(h);
+      }
       if (refused.size > 0) this.#excluded.set(peer, refused);
       else this.#excluded.delete(peer);
     };

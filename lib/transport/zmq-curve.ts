@@ -63,8 +63,6 @@ export class ZapAuthenticator {
   readonly #socket: zmq.Router;
   readonly #allow: ReadonlySet<string>;
   #closed = false;
-  /** Handshakes refused by the allow-list. */
-  refused = 0;
 
   constructor(context: zmq.Context, allow: readonly string[]) {
     this.#socket = new zmq.Router({ context, linger: 0 });
@@ -96,7 +94,6 @@ export class ZapAuthenticator {
     const key = credentials.length === 1 && credentials[0]?.byteLength === 32 ? z85Encode(credentials[0]) : undefined;
     const ok = version?.toString() === '1.0' && domain?.toString() === ZAP_DOMAIN
       && mechanism?.toString() === 'CURVE' && key !== undefined && this.#allow.has(key);
-    if (!ok) this.refused++;
     // The user id carries the client key; libzmq attaches it to the connection's messages as metadata.
     return ok ? [...head, '200', 'OK', key ?? '', ''] : [...head, '400', 'key not allowed', '', ''];
   }

@@ -16,6 +16,7 @@ export interface OutboxOptions {
   /** ZMTP heartbeat interval and timeout in ms (they cut dead TCP connections so the DEALER reconnects). */
   readonly heartbeatInterval: number;
   readonly heartbeatTimeout: number;
+  readonly heartbeatTtl: number;
   /** Longest pause between reconnect attempts to a dead peer, in ms. */
   readonly reconnectMaxInterval: number;
   /** Own key pair and the peer's public key, when the mesh runs CURVE. */
@@ -63,7 +64,7 @@ export class Outbox {
       linger: 0,
       heartbeatInterval: options.heartbeatInterval,
       heartbeatTimeout: options.heartbeatTimeout,
-      heartbeatTimeToLive: options.heartbeatTimeout,
+      heartbeatTimeToLive: options.heartbeatTtl,
       reconnectMaxInterval: options.reconnectMaxInterval,
       ...(options.curve === undefined ? {} : {
         curvePublicKey: options.curve.publicKey,

@@ -1,0 +1,405 @@
+/**
+ * The ZeroMQ mesh: each node binds one ROUTER (its inbox) and connects one DEALER per peer (its outbox,
+ * routing id = own node id). One ZeroMQ message carries one frame (see `protocol/codec.ts`); messages to
+ * one peer within one event-loop turn travel in one frame. Liveness is an application-level ping on top
+ * of ZMTP heartbeats: libzmq answers heartbeats from its own I/O thread, so a peer whose event loop is
+ * blocked looks healthy to ZMTP while it handles nothing; only a ping answered by the loop shows that.
+ *
+ * This file and its `zmq-*.ts` plumbing are the only code that imports `zeromq`.
+ */
+import * as zmq from 'zeromq';
+import type { Clock, TimerHandle } from '../clock.js';
+import { InvalidArgumentError, StoppedError } from '../errors.js';
+import { LIMITS, decodeFrame, encodeFrame } from '../protocol/codec.js';
+import { PROTOCOL_VERSION, type Message } from '../protocol/messages.js';
+import {
+  emptyTransportStats, type FrameHandler, type LivenessHandler, type Transport, type TransportStats,
+} from './transport.js';
+import { ZAP_DOMAIN, ZapAuthenticator, isZ85Key } from './zmq-curve.js';
+import {
+  checkEndpoint, resolveZmqOptions, type ResolvedZmqOptions, type ZmqPeerAddress, type ZmqTransportOptions,
+} from './zmq-options.js';
+import { Outbox } from './zmq-outbox.js';
+
+export { generateCurveKeyPair, type CurveKeyPair, type CurveOptions } from './zmq-curve.js';
+export {
+  ZMQ_DEFAULTS, type ZmqLimits, type ZmqPeerAddress, type ZmqPingOptions, type ZmqTransportOptions,
+} from './zmq-options.js';
+
+/** Components {@link ZmqTransport} takes. */
+export interface ZmqTransportComponents {
+  readonly clock: Clock;
+}
+
+/** {@link TransportStats} plus what only a ZeroMQ mesh can count. */
+export interface ZmqTransportStats extends TransportStats {
+  /** Inbound connections whose ZMTP or CURVE handshake failed (bad key, no key, refused by ZAP). */
+  handshakeFailures: number;
+}
+
+interface PeerState {
+  address: ZmqPeerAddress;
+  outbox: Outbox | undefined;
+  /** Clock time of the last valid frame from this peer (or of when we began to expect one). */
+  heard: number;
+  /** Last reported reachability; undefined until the first report. */
+  up: boolean | undefined;
+}
+
+type Phase = 'new' | 'starting' | 'running' | 'stopped';
+
+/**
+ * A {@link Transport} over ZeroMQ. Behaves towards the layer above like `MemoryTransport`: batching per
+ * turn, strict decoding (bad frames are counted, never delivered), best-effort delivery, sends that never
+ * throw. A peer starts unknown (not reachable); it is reported up on its first valid frame, and down
+ * after `ping.timeout` ms without one. `ping`/`pong` messages are consumed here, never delivered.
+ *
+ * One instance runs once: `start()` after `stop()` rejects; a restarted node is a new instance (with a
+ * higher incarnation).
+ *
+ * @example
+ * ```ts
+ * const t = new ZmqTransport({ clock: new SystemClock() }, { id: 'n1' });
+ * await t.start(onFrame, onLiveness);
+ * t.addPeer({ id: 'n2', endpoint: 'tcp://127.0.0.1:7002' });
+ * t.send('n2', { type: 'hello', rid: 1 });
+ * ```
+ */
+export class ZmqTransport implements Transport {
+  readonly id: string;
+  readonly incarnation: number;
+  readonly #clock: Clock;
+  readonly #o: ResolvedZmqOptions;
+  readonly #route: Buffer;
+  readonly #peers = new Map<string, PeerState>();
+  readonly #stats: ZmqTransportStats = { ...emptyTransportStats(), handshakeFailures: 0 };
+  #phase: Phase = 'new';
+  #endpoint: string;
+  #context: zmq.Context | undefined;
+  #inbox: zmq.Router | undefined;
+  #zap: ZapAuthenticator | undefined;
+  #timer: TimerHandle | undefined;
+  #lastTick = 0;
+  #pingRid = 0;
+  #pending = new Map<string, Message[]>();
+  #flushScheduled = false;
+  #onFrame: FrameHandler | undefined;
+  #onLiveness: LivenessHandler | undefined;
+
+  /** @throws InvalidArgumentError naming the first bad option (see {@link ZmqTransportOptions}). */
+  constructor(components: ZmqTransportComponents, options: ZmqTransportOptions) {
+    this.#clock = components.clock;
+    this.#o = resolveZmqOptions(options, this.#clock.wallNow());
+    this.id = this.#o.id;
+    this.incarnation = this.#o.incarnation;
+    this.#route = Buffer.from(this.id, 'utf8');
+    this.#endpoint = this.#o.bind;
+  }
+
+  /** The bound endpoint; after `start()`, an ephemeral port (`:0`) is resolved to the real one. */
+  get endpoint(): string {
+    return this.#endpoint;
+  }
+
+  /**
+   * Binds the inbox (resolving an ephemeral port into {@link endpoint}), connects to the peers added so
+   * far and starts pinging them. While running, the pending receive keeps the process alive.
+   * @throws StoppedError after stop(); the bind error from ZeroMQ (e.g. EADDRINUSE) when binding fails.
+   */
+  async start(onFrame: FrameHandler, onLiveness: LivenessHandler): Promise<void> {
+    if (this.#phase === 'stopped') throw new StoppedError();
+    if (this.#phase !== 'new') throw new InvalidArgumentError('start', 'start() may be called once');
+    this.#phase = 'starting';
+    this.#onFrame = onFrame;
+    this.#onLiveness = onLiveness;
+    // An own context per node: the ZAP endpoint is a per-context name, and blocky:false means that even a
+    // socket we forgot could never hold the process at exit.
+    const context = (this.#context = new zmq.Context({ blocky: false }));
+    const curve = this.#o.curve;
+    try {
+      if (curve !== undefined) {
+        // Bound before the inbox exists, so no handshake can slip in while nobody guards the door.
+        this.#zap = new ZapAuthenticator(context, curve.allow);
+        await this.#zap.start();
+        if (this.#stoppedMeanwhile()) return;
+      }
+      const inbox = (this.#inbox = new zmq.Router({
+        context,
+        linger: 0,
+        receiveHighWaterMark: this.#o.limits.receiveHighWaterMark,
+        // Checked by libzmq per ZeroMQ frame, before the bytes reach us; a peer exceeding it is disconnected.
+        maxMessageSize: this.#o.limits.frameBytes,
+        heartbeatInterval: this.#o.interval,
+        heartbeatTimeout: this.#o.timeout,
+        heartbeatTimeToLive: this.#o.heartbeatTtl,
+        // A restarted peer reconnects with the same routing id while its old connection may linger;
+        // without handover the ROUTER would refuse the new one until the old one times out.
+        handover: true,
+        ...(curve === undefined ? {} : { curveServer: true, curveSecretKey: curve.secretKey, zapDomain: ZAP_DOMAIN }),
+      }));
+      const failed = (): void => {
+        this.#stats.handshakeFailures++;
+      };
+      inbox.events.on('handshake:error:auth', failed);
+      inbox.events.on('handshake:error:protocol', failed);
+      inbox.events.on('handshake:error:other', failed);
+      await inbox.bind(this.#o.bind);
+      if (this.#stoppedMeanwhile()) return;
+      this.#endpoint = inbox.lastEndpoint ?? this.#o.bind;
+      this.#phase = 'running';
+      void this.#receiveLoop(inbox);
+    } catch (err) {
+      // A bind that failed because stop() closed the socket under it is no error of start().
+      const stopped = this.#stoppedMeanwhile();
+      this.#phase = 'stopped';
+      this.#closeAll();
+      if (!stopped) throw err;
+      return;
+    }
+    const now = this.#clock.now();
+    this.#lastTick = now;
+    for (const peer of this.#peers.values()) {
+      peer.heard = now;
+      peer.outbox = this.#openOutbox(peer.address);
+    }
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.interval);
+  }
+
+  /** Queues `message` for `peer`; never throws. Unknown or unreachable peers: dropped and counted. */
+  send(peer: string, message: Message): void {
+    if (this.#phase !== 'running') return;
+    let queue = this.#pending.get(peer);
+    if (queue === undefined) this.#pending.set(peer, (queue = []));
+    queue.push(message);
+    if (!this.#flushScheduled) {
+      this.#flushScheduled = true;
+      queueMicrotask(() => this.#flush());
+    }
+  }
+
+  /**
+   * Starts talking to a peer (idempotent). The same id with a new endpoint or key replaces the DEALER.
+   * @throws InvalidArgumentError when the endpoint is not tcp/ipc, or CURVE is on and `publicKey` is
+   * missing or malformed (without it the DEALER cannot authenticate the peer's inbox).
+   */
+  addPeer(peer: ZmqPeerAddress): void {
+    if (peer.id === this.id) return;
+    checkEndpoint('endpoint', peer.endpoint);
+    if (this.#o.curve !== undefined && (peer.publicKey === undefined || !isZ85Key(peer.publicKey))) {
+      throw new InvalidArgumentError('publicKey', 'with CURVE on, every peer needs its Z85 public key');
+    }
+    const address: ZmqPeerAddress = { id: peer.id, endpoint: peer.endpoint, publicKey: peer.publicKey };
+    const running = this.#phase === 'running';
+    const known = this.#peers.get(peer.id);
+    if (known !== undefined) {
+      if (known.address.endpoint === address.endpoint && known.address.publicKey === address.publicKey) return;
+      known.address = address;
+      known.outbox?.close();
+      known.outbox = running ? this.#openOutbox(address) : undefined;
+      return;
+    }
+    this.#peers.set(peer.id, {
+      address, outbox: running ? this.#openOutbox(address) : undefined, heard: this.#clock.now(), up: undefined,
+    });
+  }
+
+  /** Stops talking to a peer (idempotent): closes its DEALER, drops and counts what was queued for it. */
+  removePeer(peer: string): void {
+    const known = this.#peers.get(peer);
+    if (known === undefined) return;
+    known.outbox?.close();
+    this.#peers.delete(peer);
+  }
+
+  /** True for this node, and for a peer heard from within `ping.timeout` (as last reported). */
+  reachable(peer: string): boolean {
+    return peer === this.id || (this.#phase === 'running' && this.#peers.get(peer)?.up === true);
+  }
+
+  /** A snapshot of the counters. */
+  stats(): ZmqTransportStats {
+    return { ...this.#stats };
+  }
+
+  /**
+   * Closes every socket (linger 0: frames still queued to peers are discarded) and clears every timer;
+   * idempotent. Afterwards nothing of this transport keeps the process alive.
+   */
+  async stop(): Promise<void> {
+    if (this.#phase === 'stopped') return;
+    this.#phase = 'stopped';
+    this.#closeAll();
+  }
+
+  /** True when stop() ran during an await of start(); closes what start() created after it. */
+  #stoppedMeanwhile(): boolean {
+    if (this.#phase !== 'stopped') return false;
+    this.#closeAll();
+    return true;
+  }
+
+  #closeAll(): void {
+    this.#clock.clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#pending = new Map();
+    for (const peer of this.#peers.values()) {
+      peer.outbox?.close();
+      peer.outbox = undefined;
+    }
+    // Closing the socket also ends its event observer. Calling events.close() first instead makes the
+    // observer's internal receive reject later with ENOTSOCK, an unhandled rejection (zeromq 6.8.0).
+    this.#inbox?.close();
+    this.#zap?.close();
+    this.#inbox = undefined;
+    this.#zap = undefined;
+    this.#context = undefined;
+  }
+
+  #openOutbox(address: ZmqPeerAddress): Outbox {
+    const context = this.#context;
+    if (context === undefined) throw new StoppedError();
+    const curve = this.#o.curve;
+    return new Outbox({
+      context,
+      ownId: this.id,
+      endpoint: address.endpoint,
+      queueFrames: this.#o.limits.queueFrames,
+      sendHighWaterMark: this.#o.limits.sendHighWaterMark,
+      heartbeatInterval: this.#o.interval,
+      heartbeatTimeout: this.#o.timeout,
+      heartbeatTtl: this.#o.heartbeatTtl,
+      reconnectMaxInterval: this.#o.interval,
+      curve: curve === undefined || address.publicKey === undefined ? undefined
+        : { publicKey: curve.publicKey, secretKey: curve.secretKey, serverKey: address.publicKey },
+    }, {
+      sent: (bytes, messages) => {
+        this.#stats.framesSent++;
+        this.#stats.messagesSent += messages;
+        this.#stats.bytesSent += bytes;
+      },
+      dropped: (messages) => {
+        this.#stats.dropped += messages;
+      },
+    });
+  }
+
+  /** Sends what this turn queued: one frame per peer (split only if it would exceed the size limits). */
+  #flush(): void {
+    this.#flushScheduled = false;
+    const out = this.#pending;
+    this.#pending = new Map();
+    if (this.#phase !== 'running') return;
+    for (const [peer, messages] of out) {
+      const outbox = this.#peers.get(peer)?.outbox;
+      if (peer !== this.id && outbox === undefined) {
+        this.#stats.dropped += messages.length;
+        continue;
+      }
+      for (const [bytes, count] of this.#encode(messages)) {
+        if (outbox !== undefined) {
+          outbox.push(bytes, count);
+          continue;
+        }
+        // To ourselves: through the codec and the same checks as any inbound frame, as on the memory mesh.
+        this.#stats.framesSent++;
+        this.#stats.messagesSent += count;
+        this.#stats.bytesSent += bytes.byteLength;
+        this.#receive([this.#route, bytes]);
+      }
+    }
+  }
+
+  /** Encodes messages into frames within the limits; a single message too large to send is dropped. */
+  #encode(messages: readonly Message[]): (readonly [Buffer, number])[] {
+    let bytes: Buffer | undefined;
+    try {
+      bytes = encodeFrame({ version: PROTOCOL_VERSION, sender: this.id, inc: this.incarnation, messages });
+    } catch {
+      bytes = undefined; // unencodable content: split to isolate it, drop it alone
+    }
+    if (bytes !== undefined && bytes.byteLength <= this.#o.limits.frameBytes && messages.length <= LIMITS.messagesPerFrame) {
+      return [[bytes, messages.length]];
+    }
+    if (messages.length <= 1) {
+      this.#stats.dropped += messages.length;
+      return [];
+    }
+    const half = messages.length >>> 1;
+    return [...this.#encode(messages.slice(0, half)), ...this.#encode(messages.slice(half))];
+  }
+
+  async #receiveLoop(inbox: zmq.Router): Promise<void> {
+    try {
+      for await (const parts of inbox) this.#receive(parts);
+    } catch {
+      // Closing the socket under a pending receive ends the loop; nothing else is expected here.
+    }
+  }
+
+  /** One inbound ZeroMQ message: [routing id, frame]. Anything else, or a spoofed sender, is a bad frame. */
+  #receive(parts: readonly Buffer[]): void {
+    if (this.#phase !== 'running') return;
+    const [route, payload, ...extra] = parts;
+    if (payload !== undefined) this.#stats.bytesReceived += payload.byteLength;
+    if (route === undefined || payload === undefined || extra.length > 0) {
+      this.#stats.badFrames++;
+      return;
+    }
+    const result = decodeFrame(payload);
+    // The routing id is the sending DEALER's, set by its node; a frame claiming another sender is forged.
+    if (!result.ok || !route.equals(Buffer.from(result.frame.sender, 'utf8'))) {
+      this.#stats.badFrames++;
+      return;
+    }
+    const { sender, inc, messages } = result.frame;
+    this.#stats.framesReceived++;
+    this.#stats.messagesReceived += messages.length;
+    const peer = this.#peers.get(sender);
+    if (peer !== undefined) {
+      peer.heard = this.#clock.now();
+      if (peer.up !== true) this.#report(peer, true);
+    }
+    let rest = messages;
+    if (messages.some((m) => m.type === 'ping' || m.type === 'pong')) {
+      rest = messages.filter((m) => m.type !== 'ping' && m.type !== 'pong');
+      // Only known peers get a pong: we have no outbox to anyone else.
+      for (const m of messages) if (m.type === 'ping' && peer !== undefined) this.send(sender, { type: 'pong', rid: m.rid });
+    }
+    if (rest.length > 0) guarded(() => this.#onFrame?.(sender, inc, rest));
+  }
+
+  /** Every interval: judge silence, then ping every peer (the ping rides in that turn's frame). */
+  #tick(): void {
+    this.#timer = undefined;
+    if (this.#phase !== 'running') return;
+    const now = this.#clock.now();
+    // A tick this late means our own event loop was blocked (or the process stopped): frames our peers
+    // sent meanwhile are still queued in the inbox, so judge nobody until the receive loop has run.
+    const wePaused = now - this.#lastTick > 2 * this.#o.interval;
+    this.#lastTick = now;
+    for (const peer of this.#peers.values()) {
+      if (!wePaused && peer.up !== false && now - peer.heard >= this.#o.timeout) this.#report(peer, false);
+      this.#pingRid = this.#pingRid >= Number.MAX_SAFE_INTEGER ? 1 : this.#pingRid + 1;
+      this.send(peer.address.id, { type: 'ping', rid: this.#pingRid });
+    }
+    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.interval);
+  }
+
+  #report(peer: PeerState, up: boolean): void {
+    peer.up = up;
+    const id = peer.address.id;
+    guarded(() => this.#onLiveness?.(id, up));
+  }
+}
+
+/** Calls a handler of the layer above; its exception surfaces as uncaught, as from any callback, but
+ * without killing the receive loop or the ping timer (the node would go deaf). */
+function guarded(fn: () => void): void {
+  try {
+    fn();
+  } catch (err) {
+    queueMicrotask(() => {
+      throw err;
+    });
+  }
+}
