@@ -27,7 +27,8 @@ export const LIMITS = {
   configEntries: 256,
 } as const;
 
-const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true });
+// No structured clone: a frame must not be able to build cyclic values (re-encoding them would recurse forever).
+const packr = new Packr({ useRecords: false, moreTypes: false, bundleStrings: false, mapsAsObjects: true, structuredClone: false });
 
 /** Why a frame was rejected. */
 export interface DecodeFailure {
@@ -72,10 +73,10 @@ function isCount(x: unknown): x is number {
   return typeof x === 'number' && Number.isSafeInteger(x) && x >= 0;
 }
 function isId(x: unknown): x is string {
-  return typeof x === 'string' && x.length > 0 && x.length <= LIMITS.idChars;
+  return typeof x === 'string' && x.length > 0 && x.length <= LIMITS.idChars && x.isWellFormed();
 }
 function isName(x: unknown): x is string {
-  return typeof x === 'string' && x.length > 0 && Buffer.byteLength(x, 'utf8') <= LIMITS.nameBytes;
+  return typeof x === 'string' && x.length > 0 && Buffer.byteLength(x, 'utf8') <= LIMITS.nameBytes && x.isWellFormed();
 }
 function isBool(x: unknown): x is boolean {
   return typeof x === 'boolean';
@@ -132,7 +133,8 @@ const CONFIG_KEYS = new Set(['key', 'value', 'version', 'by']);
 const ERROR_CODES = new Set(['not-alive', 'not-found', 'not-registered', 'no-consensus', 'timeout', 'stopped', 'busy', 'failed']);
 
 /** Per message type: the allowed keys and a check of their values. */
-const SCHEMAS: Record<string, { keys: ReadonlySet<string>; check: (m: Rec) => boolean }> = {};
+// A prototype-free table: a message type such as 'constructor' must find nothing.
+const SCHEMAS: Record<string, { keys: ReadonlySet<string>; check: (m: Rec) => boolean }> = Object.create(null);
 function schema(type: string, keys: string[], check: (m: Rec) => boolean): void {
   SCHEMAS[type] = { keys: new Set(['type', ...keys]), check };
 }
@@ -191,9 +193,9 @@ export function isMessage(x: unknown): x is Message {
   const type = x['type'];
   if (typeof type !== 'string') return false;
   const s = SCHEMAS[type];
-  if (s === undefined || !keysWithin(x, s.keys)) return false;
+  if (s === undefined) return false;
   try {
-    return s.check(x);
+    return keysWithin(x, s.keys) && s.check(x);
   } catch {
     return false;
   }
