@@ -379,7 +379,8 @@ export class Registry {
   #revoke(guard: Guard, reason: RevokeReason): void {
     const rec = this.#guards.get(guard.ctx.gid);
     const registration = rec?.registration;
-    if (registration === undefined) return;
+    // Revoked once: a handoff revokes first and a crash mid-handoff must not report a second end.
+    if (registration === undefined || registration.ended !== undefined) return;
     registration.end(reason);
     if (reason === 'lost' || reason === 'handoff') this.#c.owners.get(guard.ctx.owner)?.revoke(guard.ctx.name, reason);
     const ev = { name: registration.name, owner: registration.owner, token: registration.token };

@@ -122,10 +122,13 @@ export class Renewer {
 
   #onReply(r: Round, from: string, msg: Message): void {
     if (msg.type !== 'renewR') return;
-    if (!msg.ok) {
-      this.#sync(from);
-      return;
-    }
+    if (msg.ok) this.#ack(r, from);
+    else this.#sync(from, r);
+  }
+
+  /** Counts `from` for round `r` (a matching renewal, or a completed sync) and extends leases it covers. */
+  #ack(r: Round, from: string): void {
+    if (r.acks.has(from)) return;
     r.acks.add(from);
     const need = quorum(this.#c.members());
     if (r.acks.size < need) return;
@@ -150,8 +153,12 @@ export class Renewer {
     this.#armLeaseTimer(this.#minLease());
   }
 
-  /** Sends the full list of held names to a member that disagreed, in parts. */
-  #sync(peer: string): void {
+  /**
+   * Sends the full list of held names to a member that disagreed with round `r`, in parts. When every
+   * part is answered, the member holds every listed name it did not refuse, renewed now: that counts as
+   * its ack for `r` (a commit racing a round must not cost a lease).
+   */
+  #sync(peer: string, r: Round): void {
     if (this.#syncing.has(peer) || this.#stopped) return;
     this.#syncing.add(peer);
     this.stats.syncs++;
@@ -181,6 +188,7 @@ export class Renewer {
       }
       if (refused.size > 0) this.#excluded.set(peer, refused);
       else this.#excluded.delete(peer);
+      if (!this.#stopped) this.#ack(r, peer);
     };
     const timer = this.#c.clock.setTimeout(() => {
       this.#c.rpc.close(rid);
