@@ -24,7 +24,10 @@ export interface Clock {
   pendingTimers(): number;
 }
 
-/** The real clock: `performance.now()` and Node timers, which are unref'd so they never hold the process. */
+/**
+ * The real clock: `performance.now()` and Node timers. A running node's timers keep the process alive,
+ * as an open server would; `stop()` clears them all, so a stopped node never holds the process.
+ */
 export class SystemClock implements Clock {
   readonly #timers = new Map<number, ReturnType<typeof setTimeout>>();
   #next = 1;
@@ -43,7 +46,6 @@ export class SystemClock implements Clock {
       this.#timers.delete(id);
       fn();
     }, Math.max(0, ms));
-    t.unref();
     this.#timers.set(id, t);
     return { id };
   }
