@@ -48,6 +48,8 @@ export interface AcceptorOptions {
 
 interface Entry {
   promise: Ballot | undefined;
+  /** Highest term ever promised here (a withdrawn promise included): deleting the entry raises the floor above it. */
+  maxTerm: number;
   promisedAt: number;
   ballot: Ballot | undefined;
   value: Value | null;
@@ -146,6 +148,7 @@ export class Acceptor {
     }
     const entry = e ?? this.#create(m.name);
     entry.promise = m.b;
+    entry.maxTerm = Math.max(entry.maxTerm, m.b.t);
     entry.promisedAt = this.#clock.now();
     this.stats.promises++;
     return { ...base, ok: true, entry: this.#view(entry) };
@@ -203,7 +206,7 @@ export class Acceptor {
     m.entries.forEach(([name, b, v, seq], i) => {
       const e = this.#get(name);
       if (v.gnode !== from) {
-        if (e !== undefined) refused.push([i, this.#view(e)]);
+        refused.push([i, e === undefined ? { value: null, seq: 0, expired: false } : this.#view(e)]);
         return;
       }
       if (e !== undefined && !this.#mayInstall(e, b, seq)) {
@@ -234,7 +237,7 @@ export class Acceptor {
         if (compareBallots(e.promise, e.ballot) > 0) continue;
         const freeSince = this.#lastRenewal(e) + (e.value === null ? 0 : this.#expiry(e));
         if (now - freeSince <= deleteTimeThreshold) continue;
-        this.#floor = Math.max(this.#floor, (e.promise?.t ?? 0) + 1, (e.ballot?.t ?? 0) + 1);
+        this.#floor = Math.max(this.#floor, e.maxTerm + 1, (e.ballot?.t ?? 0) + 1);
         this.#detach(e);
         shard.delete(name);
         removed++;
@@ -254,13 +257,16 @@ export class Acceptor {
     return this.#shards[(h >>> 0) % this.#shards.length] as Map<string, Entry>;
   }
 
+  /** The entry of `name`, with a lapsed promise already withdrawn (so every rule sees the same state). */
   #get(name: string): Entry | undefined {
-    return this.#shardOf(name).get(name);
+    const e = this.#shardOf(name).get(name);
+    if (e !== undefined) this.#expirePromise(e);
+    return e;
   }
 
   #create(name: string): Entry {
     const e: Entry = {
-      promise: undefined, promisedAt: 0, ballot: undefined, value: null, seq: 0,
+      promise: undefined, maxTerm: 0, promisedAt: 0, ballot: undefined, value: null, seq: 0,
       renewedAt: this.#clock.now(), hb: 0, attached: undefined, hash: 0,
     };
     this.#shardOf(name).set(name, e);
@@ -285,12 +291,14 @@ export class Acceptor {
   #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number): void {
     this.#detach(e);
     e.promise = b;
+    e.maxTerm = Math.max(e.maxTerm, b.t);
     e.ballot = b;
     e.value = v;
     e.seq = seq;
     e.renewedAt = this.#clock.now();
     e.hb = hb ?? v?.hb ?? 0;
-    if (v !== null) {
+    // A handoff marker is not renewed by its old node: it lives 3 heartbeats from its own commit.
+    if (v !== null && v.handoffTo === undefined) {
       e.attached = v.gnode;
       e.hash = entryHash(name, b, seq);
       this.#node(v.gnode).set.add(e.hash);
@@ -317,14 +325,14 @@ export class Acceptor {
   #lastRenewal(e: Entry): number {
     if (e.attached === undefined) return e.renewedAt;
     const n = this.#nodes.get(e.attached);
-    return n !== undefined && n.renewedAt > e.renewedAt ? n.renewedAt : e.renewedAt;
+    return n !== undefined && n.renewedAt >= e.renewedAt ? n.renewedAt : e.renewedAt;
   }
 
   /** How long `e` stays live after its last renewal: 3 heartbeats of the renewal that covered it. */
   #expiry(e: Entry): number {
     if (e.attached !== undefined) {
       const n = this.#nodes.get(e.attached);
-      if (n !== undefined && n.renewedAt > e.renewedAt) return 3 * n.hb;
+      if (n !== undefined && n.renewedAt >= e.renewedAt) return 3 * n.hb;
     }
     return 3 * e.hb;
   }

@@ -45,6 +45,16 @@ export function validateSetting(key: string, value: unknown): asserts key is Set
   }
 }
 
+/**
+ * Whether `a` wins over `b`: higher version, then higher node id, then (a restarted node reusing a
+ * version) higher value, so every node picks the same entry whatever order they arrive in.
+ */
+function newer(a: ConfigEntry, b: ConfigEntry): boolean {
+  if (a.version !== b.version) return a.version > b.version;
+  if (a.by !== b.by) return a.by > b.by;
+  return a.value > b.value;
+}
+
 export class ClusterConfig {
   readonly #self: string;
   readonly #entries = new Map<SettingKey, ConfigEntry>();
@@ -54,9 +64,10 @@ export class ClusterConfig {
   constructor(self: string, initial: Partial<Settings> = {}) {
     this.#self = self;
     this.#values = { ...DEFAULT_SETTINGS };
+    // Start-up settings are entries of version 0: they spread by gossip, and any later set wins over them.
     for (const [k, v] of Object.entries(initial)) {
       validateSetting(k, v);
-      this.#values[k] = v;
+      this.merge([{ key: k, value: v as number, version: 0, by: self }]);
     }
   }
 
@@ -99,7 +110,7 @@ export class ClusterConfig {
         continue;
       }
       const cur = this.#entries.get(e.key);
-      if (cur !== undefined && (cur.version > e.version || (cur.version === e.version && cur.by >= e.by))) continue;
+      if (cur !== undefined && !newer(e, cur)) continue;
       this.#entries.set(e.key, e);
       if (this.#values[e.key] !== e.value) {
         this.#values[e.key] = e.value;

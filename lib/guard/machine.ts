@@ -150,14 +150,10 @@ function stopping(ctx: GuardContext, b: Ballot, seq: number, pre: GuardEffect[])
 /** The transition function. */
 export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Result {
   if (s.phase === 'stopped') return [s, []];
-  if (ev.type === 'kill') {
-    const held = s.phase === 'monitoring' || s.phase === 'handoff';
-    return [{ phase: 'stopped' }, held ? [{ type: 'revoke', reason: 'lost' }, { type: 'release' }, { type: 'stopped' }]
-      : [{ type: 'failed', failure: { kind: 'refused' } }, { type: 'stopped' }]];
-  }
+  if (ev.type === 'kill') return [{ phase: 'stopped' }, [...killEffects(s), { type: 'stopped' }]];
   switch (s.phase) {
     case 'backoff':
-      if (ev.type === 'start' || ev.type === 'timeout') return prepare(ctx, s.attempt + (ev.type === 'timeout' ? 1 : 0), s.maxTerm, 'free');
+      if (ev.type === 'start' || ev.type === 'timeout') return prepare(ctx, s.attempt, s.maxTerm, 'free');
       return acquiringInterrupt(ctx, s, ev, []);
     case 'prepare': return onPrepare(ctx, s, ev);
     case 'reg_check': return onRegCheck(ctx, s, ev);
@@ -171,13 +167,31 @@ export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Re
       }
       return [s, []];
     case 'stopping':
-      if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
+      if (fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
         const acks = new Set(s.acks).add(ev.from);
         if (acks.size >= quorum(ctx.members)) return [{ phase: 'stopped' }, [{ type: 'stopped' }]];
         return [{ ...s, acks }, []];
       }
       if (ev.type === 'timeout') return [{ phase: 'stopped' }, [{ type: 'stopped' }]];
       return [s, []];
+  }
+}
+
+/** What a crash of the guard means for its owner and caller, by phase. */
+function killEffects(s: GuardState): GuardEffect[] {
+  switch (s.phase) {
+    case 'monitoring':
+      return [{ type: 'revoke', reason: 'lost' }, { type: 'release' }];
+    case 'handoff':
+      // After the offer the owner was already revoked for the handoff: nothing more to revoke.
+      return s.step === 'offer'
+        ? [{ type: 'handoff-done', ok: false, failure: { kind: 'refused' } }, { type: 'revoke', reason: 'lost' }, { type: 'release' }]
+        : [{ type: 'handoff-done', ok: false, failure: { kind: 'refused' } }];
+    case 'stopping':
+    case 'stopped':
+      return [];
+    default:
+      return [{ type: 'failed', failure: { kind: 'refused' } }];
   }
 }
 
@@ -192,9 +206,14 @@ function acquiringInterrupt(ctx: GuardContext, s: GuardState & { maxTerm: number
   return [{ phase: 'stopped' }, [...pre, { type: 'failed', failure }, { type: 'stopped' }]];
 }
 
+/** A reply that counts: from a member of this guard's quorum. */
+function fromMember(ctx: GuardContext, ev: GuardEvent): boolean {
+  return ev.type === 'reply' && ctx.members.includes(ev.from);
+}
+
 function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>, ev: GuardEvent): Result {
   if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, [{ type: 'abandon', b: s.b }]);
-  if (ev.type !== 'timeout' && !(ev.type === 'reply' && ev.msg.type === 'prepR' && compareBallots(ev.msg.b, s.b) === 0)) return [s, []];
+  if (ev.type !== 'timeout' && !(fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'prepR' && compareBallots(ev.msg.b, s.b) === 0)) return [s, []];
   const replies = ev.type === 'reply' ? new Map(s.replies).set(ev.from, ev.msg as PrepareReply) : s.replies;
   const need = quorum(ctx.members);
   let maxTerm = s.maxTerm;
@@ -228,7 +247,7 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
   }
   if (ev.type === 'timeout' || replies.size >= ctx.members.length) {
     const someHolder = [...held.values()][0]?.owner;
-    return backoff(ctx, s.attempt + 1, maxTerm, [{ type: 'abandon', b: s.b }], someHolder);
+    return backoff(ctx, s.attempt + 1, Math.max(maxTerm, s.b.t), [{ type: 'abandon', b: s.b }], someHolder);
   }
   return [next, []];
 }
@@ -259,7 +278,7 @@ function onRegCheck(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_chec
 function onCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>, ev: GuardEvent): Result {
   if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, []);
   const need = quorum(ctx.members);
-  if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === 1) {
+  if (fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === 1) {
     const acks = ev.msg.ok ? new Set(s.acks).add(ev.from) : s.acks;
     const nacks = ev.msg.ok ? s.nacks : new Set(s.nacks).add(ev.from);
     const maxTerm = Math.max(s.maxTerm, termsIn(ev.msg.entry));
@@ -276,7 +295,7 @@ function onCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>
 
 /** The commit lost to a rival or timed out: take back what was accepted, then try again. */
 function failCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>): Result {
-  return backoff(ctx, s.attempt + 1, s.maxTerm, [
+  return backoff(ctx, s.attempt + 1, Math.max(s.maxTerm, s.b.t), [
     { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b: s.b, v: null, seq: 2 } },
   ]);
 }
@@ -321,8 +340,12 @@ function onHandoff(ctx: GuardContext, s: Extract<GuardState, { phase: 'handoff' 
     ]];
   }
   if (s.step === 'marker') {
-    if (ev.type === 'timeout') return fail({ kind: 'no-consensus', answered: s.acks.size, needed: quorum(ctx.members) });
-    if (ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
+    if (ev.type === 'timeout') {
+      // The marker did not reach a majority: take back what was accepted so the name is free at once.
+      const failure: GuardFailure = { kind: 'no-consensus', answered: s.acks.size, needed: quorum(ctx.members) };
+      return stopping(ctx, s.b, s.seq, [{ type: 'handoff-done', ok: false, failure }]);
+    }
+    if (fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'comR' && compareBallots(ev.msg.b, s.b) === 0 && ev.msg.seq === s.seq && ev.msg.ok) {
       const acks = new Set(s.acks).add(ev.from);
       if (acks.size < quorum(ctx.members)) return [{ ...s, acks }, []];
       return [{ ...s, step: 'go', acks }, [

@@ -1,0 +1,936 @@
+/**
+ * Acceptor: the per-node vote. Every rule of DESIGN.md "The protocol" and issue 2 "Acceptor semantics"
+ * is driven here message by message against one acceptor on a ManualClock, asserting replies (ok, why,
+ * the entry view) and what a later request sees, never message text.
+ */
+import { test } from 'uvu';
+import * as assert from 'uvu/assert';
+import { Acceptor, type AcceptorSettings } from '../../lib/acceptor/acceptor.js';
+import { entryHash, xorDigest } from '../../lib/acceptor/digest.js';
+import { ManualClock } from '../../lib/clock.js';
+import type {
+  Ballot, CommitReply, EntryView, OwnerRef, PrepareMode, PrepareReply, ReadReply, RenewReply, RepairReply, SyncEntry, SyncReply, Value,
+} from '../../lib/protocol/messages.js';
+
+// ---- helpers ---------------------------------------------------------------------------------------
+
+const HB = 1000;
+const NAME = 'queue:billing';
+
+interface Rig {
+  readonly clock: ManualClock;
+  readonly a: Acceptor;
+  readonly settings: { -readonly [K in keyof AcceptorSettings]: AcceptorSettings[K] };
+}
+
+function rig(opts: { termFloor?: number; voting?: boolean; shards?: number; settings?: Partial<AcceptorSettings> } = {}): Rig {
+  const clock = new ManualClock();
+  const settings = { deleteTimeThreshold: 10_000, deleteLimit: 100, promiseTtl: 3000, ...opts.settings };
+  const a = new Acceptor(
+    { clock, settings: () => settings },
+    { shards: opts.shards ?? 4, termFloor: opts.termFloor ?? 0, voting: opts.voting ?? true },
+  );
+  return { clock, a, settings };
+}
+
+let rid = 0;
+const nextRid = (): number => ++rid;
+
+const ballot = (t: number, g: string): Ballot => ({ t, g });
+const ownerOf = (node: string, id = 1): OwnerRef => ({ node, inc: 1, id });
+function value(gnode = 'A', hb = HB, handoffTo?: string): Value {
+  return handoffTo === undefined ? { owner: ownerOf(gnode), gnode, hb } : { owner: ownerOf(gnode), gnode, hb, handoffTo };
+}
+
+function prep(a: Acceptor, name: string, b: Ballot, mode: PrepareMode = 'free', from?: Ballot): PrepareReply {
+  return from === undefined
+    ? a.prepare({ type: 'prep', rid: nextRid(), name, b, mode })
+    : a.prepare({ type: 'prep', rid: nextRid(), name, b, mode, from });
+}
+
+function com(a: Acceptor, name: string, b: Ballot, v: Value | null, seq = 1): CommitReply {
+  return a.commit({ type: 'com', rid: nextRid(), name, b, v, seq });
+}
+
+function read(a: Acceptor, name: string): ReadReply {
+  return a.read({ type: 'read', rid: nextRid(), name });
+}
+
+function view(a: Acceptor, name: string): EntryView {
+  const r = read(a, name);
+  assert.ok(r.ok, 'read answered');
+  assert.ok(r.entry !== undefined, `entry for ${name} exists`);
+  return r.entry;
+}
+
+function rep(a: Acceptor, name: string, b: Ballot, v: Value | null, seq: number, expect: { p?: Ballot; b?: Ballot } = {}): RepairReply {
+  const m = { type: 'rep' as const, rid: nextRid(), name, b, v, seq };
+  return a.repair({
+    ...m, ...(expect.p === undefined ? {} : { expectPromise: expect.p }), ...(expect.b === undefined ? {} : { expectBallot: expect.b }),
+  });
+}
+
+function renew(a: Acceptor, from: string, count: number, digest: number, hb = HB): RenewReply {
+  return a.renew(from, { type: 'renew', rid: nextRid(), hb, count, digest });
+}
+
+function sync(a: Acceptor, from: string, entries: SyncEntry[], part = 0, parts = 1, hb = HB): SyncReply {
+  return a.sync(from, { type: 'sync', rid: nextRid(), hb, part, parts, entries });
+}
+
+/** prepare + commit, both must succeed. */
+function grant(a: Acceptor, name: string, b: Ballot, v: Value | null, seq = 1): void {
+  const p = prep(a, name, b);
+  assert.ok(p.ok, `prepare ${name} ${b.t}/${b.g}`);
+  const c = com(a, name, b, v, seq);
+  assert.ok(c.ok, `commit ${name} ${b.t}/${b.g}`);
+}
+
+/** The digest a node's renewal must carry to cover exactly these entries. */
+function digestOf(entries: readonly (readonly [string, Ballot, number])[]): { count: number; digest: number } {
+  let digest = 0;
+  for (const [name, b, seq] of entries) digest = xorDigest(digest, entryHash(name, b, seq));
+  return { count: entries.length, digest };
+}
+
+// ---- prepare ---------------------------------------------------------------------------------------
+
+test('prepare: empty acceptor -> promise with the promised ballot in the view', () => {
+  const { a } = rig();
+  const b = ballot(1, 'n1/1/1');
+  const r = prep(a, NAME, b);
+  assert.is(r.ok, true);
+  assert.is(r.type, 'prepR');
+  assert.equal(r.b, b);
+  assert.equal(r.entry?.promise, b);
+  assert.is(r.entry?.ballot, undefined);
+  assert.is(r.entry?.value, null);
+  assert.equal(view(a, NAME).promise, b);
+});
+
+test('prepare: higher term (even with a lower guard id) -> promise', () => {
+  const { a } = rig();
+  assert.ok(prep(a, NAME, ballot(1, 'z')).ok);
+  const r = prep(a, NAME, ballot(2, 'a'));
+  assert.is(r.ok, true);
+  assert.equal(view(a, NAME).promise, ballot(2, 'a'));
+});
+
+test('prepare: same term as the promise, even with a higher guard id -> refused ballot (the term must rise)', () => {
+  const { a } = rig();
+  assert.ok(prep(a, NAME, ballot(3, 'n2')).ok);
+  for (const g of ['n1', 'n3']) {
+    const r = prep(a, NAME, ballot(3, g));
+    assert.is(r.ok, false, g);
+    assert.is(r.why, 'ballot');
+    assert.equal(r.entry?.promise, ballot(3, 'n2'));
+  }
+  assert.equal(view(a, NAME).promise, ballot(3, 'n2'));
+  assert.is(prep(a, NAME, ballot(4, 'n1')).ok, true);
+});
+
+test('prepare: same term as the accepted ballot, higher guard id -> refused ballot', () => {
+  const { a } = rig();
+  grant(a, NAME, ballot(3, 'n2'), null);
+  const r = prep(a, NAME, ballot(3, 'n9'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.equal(r.entry?.ballot, ballot(3, 'n2'));
+});
+
+test('prepare: equal ballot -> refused ballot with the entry view', () => {
+  const { a } = rig();
+  const b = ballot(4, 'n1');
+  assert.ok(prep(a, NAME, b).ok);
+  const r = prep(a, NAME, b);
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.equal(r.entry?.promise, b);
+  assert.is(r.entry?.expired, false);
+});
+
+test('prepare: lower term with a higher guard id -> refused ballot, promise unchanged', () => {
+  const { a } = rig();
+  const b = ballot(5, 'a');
+  assert.ok(prep(a, NAME, b).ok);
+  const r = prep(a, NAME, ballot(4, 'zzz'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.equal(r.entry?.promise, b);
+  assert.equal(view(a, NAME).promise, b);
+});
+
+test('prepare: below an accepted (tombstoned) ballot -> refused ballot with ballot in the view', () => {
+  const { a } = rig();
+  const b = ballot(6, 'n1');
+  grant(a, NAME, b, null);
+  const r = prep(a, NAME, ballot(5, 'n9'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.equal(r.entry?.ballot, b);
+});
+
+test('prepare: term below the term floor -> refused ballot with the floor; at the floor -> promise', () => {
+  const { a } = rig({ termFloor: 10 });
+  const r = prep(a, NAME, ballot(9, 'n1'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.is(r.floor, 10);
+  assert.is(a.floor, 10);
+  const ok = prep(a, NAME, ballot(10, 'n1'));
+  assert.is(ok.ok, true);
+  assert.is(ok.floor, 10);
+});
+
+test('prepare: live committed value, mode free -> refused held with value and ballot in the view', () => {
+  const { a } = rig();
+  const b = ballot(1, 'n1');
+  const v = value('A');
+  grant(a, NAME, b, v);
+  const r = prep(a, NAME, ballot(2, 'n2'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'held');
+  assert.equal(r.entry?.ballot, b);
+  assert.equal(r.entry?.value, v);
+  assert.is(r.entry?.seq, 1);
+  assert.is(r.entry?.expired, false);
+  // A refusal promises nothing.
+  assert.equal(view(a, NAME).promise, b);
+});
+
+test('prepare: value just under 3 heartbeats old -> still held; past 3 heartbeats -> promise with expired:true', async () => {
+  const { a, clock } = rig();
+  const b = ballot(1, 'n1');
+  grant(a, NAME, b, value('A'));
+  await clock.advance(3 * HB - 1);
+  const held = prep(a, NAME, ballot(2, 'n2'));
+  assert.is(held.ok, false);
+  assert.is(held.why, 'held');
+  assert.is(view(a, NAME).expired, false);
+  await clock.advance(2);
+  assert.is(view(a, NAME).expired, true);
+  const r = prep(a, NAME, ballot(2, 'n2'));
+  assert.is(r.ok, true);
+  assert.is(r.entry?.expired, true);
+  assert.equal(r.entry?.ballot, b);
+  assert.equal(r.entry?.promise, ballot(2, 'n2'));
+});
+
+test('prepare: expiry follows the value hb, not a fixed period', async () => {
+  const { a, clock } = rig();
+  grant(a, NAME, ballot(1, 'n1'), value('A', 5000));
+  await clock.advance(3 * HB + 1);
+  assert.is(prep(a, NAME, ballot(2, 'n2')).why, 'held');
+  await clock.advance(15_000);
+  assert.is(prep(a, NAME, ballot(3, 'n2')).ok, true);
+});
+
+test('prepare: a re-commit of the same ballot restarts the 3 heartbeats', async () => {
+  const { a, clock } = rig();
+  const b = ballot(1, 'n1');
+  grant(a, NAME, b, value('A'));
+  await clock.advance(2 * HB);
+  assert.ok(com(a, NAME, b, value('A')).ok);
+  await clock.advance(2 * HB);
+  assert.is(prep(a, NAME, ballot(2, 'n2')).why, 'held');
+  await clock.advance(HB + 1);
+  assert.is(prep(a, NAME, ballot(2, 'n2')).ok, true);
+});
+
+test('prepare: takeover from exactly the accepted ballot -> promise over a live value', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'n1');
+  grant(a, NAME, b1, value('A'));
+  const r = prep(a, NAME, ballot(2, 'n2'), 'takeover', b1);
+  assert.is(r.ok, true);
+  assert.equal(view(a, NAME).promise, ballot(2, 'n2'));
+});
+
+test('prepare: takeover from another ballot or without from -> refused held', () => {
+  const { a } = rig();
+  const b1 = ballot(3, 'n1');
+  grant(a, NAME, b1, value('A'));
+  const other = prep(a, NAME, ballot(4, 'n2'), 'takeover', ballot(2, 'n1'));
+  assert.is(other.ok, false);
+  assert.is(other.why, 'held');
+  const none = prep(a, NAME, ballot(4, 'n2'), 'takeover');
+  assert.is(none.ok, false);
+  assert.is(none.why, 'held');
+  const higherFrom = prep(a, NAME, ballot(5, 'n2'), 'takeover', ballot(4, 'n1'));
+  assert.is(higherFrom.why, 'held');
+  assert.equal(view(a, NAME).promise, b1);
+});
+
+test('prepare: handoff from the accepted ballot to the marked guard -> promise', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
+  const r = prep(a, NAME, ballot(2, 'B/1/7'), 'handoff', b1);
+  assert.is(r.ok, true);
+  assert.equal(view(a, NAME).promise, ballot(2, 'B/1/7'));
+});
+
+test('prepare: handoff by a guard other than handoffTo, or on an unmarked value -> refused held', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
+  const wrongGuard = prep(a, NAME, ballot(2, 'C/1/1'), 'handoff', b1);
+  assert.is(wrongGuard.ok, false);
+  assert.is(wrongGuard.why, 'held');
+  const wrongFrom = prep(a, NAME, ballot(2, 'B/1/7'), 'handoff', ballot(0, 'A/1/1'));
+  assert.is(wrongFrom.why, 'held');
+
+  const { a: a2 } = rig();
+  grant(a2, NAME, b1, value('A'));
+  const unmarked = prep(a2, NAME, ballot(2, 'B/1/7'), 'handoff', b1);
+  assert.is(unmarked.ok, false);
+  assert.is(unmarked.why, 'held');
+});
+
+test('prepare: free mode on a handoff marker -> refused held (a marker is live like any value)', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
+  assert.is(prep(a, NAME, ballot(2, 'B/1/7')).why, 'held');
+});
+
+// ---- commit ----------------------------------------------------------------------------------------
+
+test('commit: exact promised ballot -> ack, value installed', () => {
+  const { a } = rig();
+  const b = ballot(1, 'n1');
+  assert.ok(prep(a, NAME, b).ok);
+  const v = value('A');
+  const r = com(a, NAME, b, v);
+  assert.is(r.ok, true);
+  assert.equal(r.b, b);
+  assert.is(r.seq, 1);
+  const e = view(a, NAME);
+  assert.equal(e.ballot, b);
+  assert.equal(e.promise, b);
+  assert.equal(e.value, v);
+  assert.is(e.seq, 1);
+});
+
+test('commit: no entry -> nack ballot', () => {
+  const { a } = rig();
+  const r = com(a, NAME, ballot(1, 'n1'), value('A'));
+  assert.is(r.ok, false);
+  assert.is(r.why, 'ballot');
+  assert.is(read(a, NAME).entry, undefined);
+});
+
+test('commit: a lower or higher ballot than the promise -> nack with the entry view, nothing installed', () => {
+  const { a } = rig();
+  const b = ballot(5, 'n2');
+  assert.ok(prep(a, NAME, b).ok);
+  for (const other of [ballot(4, 'n1'), ballot(5, 'n1'), ballot(5, 'n3'), ballot(6, 'n1')]) {
+    const r = com(a, NAME, other, value('A'));
+    assert.is(r.ok, false);
+    assert.is(r.why, 'ballot');
+    assert.equal(r.entry?.promise, b);
+    assert.is(r.entry?.ballot, undefined);
+    assert.equal(r.b, other);
+  }
+  assert.is(view(a, NAME).value, null);
+});
+
+test('commit: old ballot after a higher promise -> nack with the promise, value kept', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'n1');
+  const v = value('A');
+  grant(a, NAME, b1, v);
+  const b2 = ballot(2, 'n2');
+  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  const r = com(a, NAME, b1, v);
+  assert.is(r.ok, false);
+  assert.equal(r.entry?.promise, b2);
+  assert.equal(r.entry?.ballot, b1);
+});
+
+test('commit: older seq under the same ballot -> nack, the newer value stays', () => {
+  const { a } = rig();
+  const b = ballot(1, 'A/1/1');
+  grant(a, NAME, b, value('A'));
+  const marker = value('A', HB, 'B/1/2');
+  assert.ok(com(a, NAME, b, marker, 2).ok);
+  const late = com(a, NAME, b, value('A'), 1);
+  assert.is(late.ok, false);
+  assert.is(late.entry?.seq, 2);
+  const e = view(a, NAME);
+  assert.is(e.seq, 2);
+  assert.equal(e.value, marker);
+  // The same seq again is a renewal, and is accepted.
+  assert.ok(com(a, NAME, b, marker, 2).ok);
+});
+
+test('commit: tombstone -> name free at once for a new prepare', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'n1');
+  grant(a, NAME, b1, value('A'));
+  assert.ok(com(a, NAME, b1, null, 2).ok);
+  const e = view(a, NAME);
+  assert.is(e.value, null);
+  assert.is(e.expired, false);
+  assert.equal(e.ballot, b1);
+  const r = prep(a, NAME, ballot(2, 'n2'));
+  assert.is(r.ok, true);
+  assert.equal(r.entry?.ballot, b1);
+});
+
+// ---- read ------------------------------------------------------------------------------------------
+
+test('read: absent name -> ok without entry', () => {
+  const { a } = rig();
+  const r = read(a, NAME);
+  assert.is(r.ok, true);
+  assert.is(r.type, 'readR');
+  assert.is(r.name, NAME);
+  assert.is(r.entry, undefined);
+});
+
+test('read: held name -> promise, ballot, value, seq and expired', async () => {
+  const { a, clock } = rig();
+  const b1 = ballot(2, 'n1');
+  const v = value('A');
+  grant(a, NAME, b1, v);
+  assert.ok(com(a, NAME, b1, v, 3).ok);
+  const b2 = ballot(3, 'n2');
+  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  assert.equal(view(a, NAME), { promise: b2, ballot: b1, value: v, seq: 3, expired: false });
+  await clock.advance(3 * HB + 1);
+  assert.is(view(a, NAME).expired, true);
+});
+
+// ---- recovering acceptor ---------------------------------------------------------------------------
+
+test('voting: recovering acceptor -> read ok:false, prepare refused recovering', () => {
+  const { a } = rig({ voting: false });
+  assert.is(a.voting, false);
+  const r = read(a, NAME);
+  assert.is(r.ok, false);
+  assert.is(r.entry, undefined);
+  const p = prep(a, NAME, ballot(1, 'n1'));
+  assert.is(p.ok, false);
+  assert.is(p.why, 'recovering');
+  assert.is(a.size, 0);
+});
+
+test('voting: recovering acceptor -> still accepts repair; startVoting -> reads show it', () => {
+  const { a } = rig({ voting: false });
+  const b = ballot(4, 'n1');
+  const v = value('A');
+  const r = rep(a, NAME, b, v, 1);
+  assert.is(r.ok, true);
+  assert.is(read(a, NAME).ok, false);
+  a.startVoting();
+  assert.is(a.voting, true);
+  assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 1, expired: false });
+  assert.is(prep(a, NAME, ballot(5, 'n2')).why, 'held');
+});
+
+// ---- repair ----------------------------------------------------------------------------------------
+
+test('repair: empty acceptor, no expectations -> installed', () => {
+  const { a } = rig();
+  const b = ballot(3, 'n1');
+  const v = value('A');
+  const r = rep(a, NAME, b, v, 2);
+  assert.is(r.ok, true);
+  assert.equal(r.b, b);
+  assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 2, expired: false });
+});
+
+test('repair: empty acceptor but the guard expected an entry -> refused', () => {
+  const { a } = rig();
+  const r = rep(a, NAME, ballot(3, 'n1'), value('A'), 1, { b: ballot(2, 'n1') });
+  assert.is(r.ok, false);
+  assert.is(read(a, NAME).entry, undefined);
+  const r2 = rep(a, NAME, ballot(3, 'n1'), value('A'), 1, { p: ballot(2, 'n1') });
+  assert.is(r2.ok, false);
+});
+
+test('repair: acceptor still shows the expected promise and ballot -> installed', () => {
+  const { a } = rig();
+  const old = ballot(1, 'n9');
+  grant(a, NAME, old, null);
+  const b = ballot(2, 'n1');
+  const v = value('A');
+  const r = rep(a, NAME, b, v, 1, { p: old, b: old });
+  assert.is(r.ok, true);
+  assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 1, expired: false });
+});
+
+test('repair: the acceptor moved on (other promise or ballot than expected) -> refused with its view', () => {
+  const { a } = rig();
+  const old = ballot(1, 'n9');
+  grant(a, NAME, old, null);
+  const seen = ballot(0, 'n9');
+  const r = rep(a, NAME, ballot(2, 'n1'), value('A'), 1, { p: seen, b: seen });
+  assert.is(r.ok, false);
+  assert.equal(r.entry?.ballot, old);
+  const r2 = rep(a, NAME, ballot(2, 'n1'), value('A'), 1, { p: old });
+  assert.is(r2.ok, false, 'expected ballot missing while one is accepted');
+  const r3 = rep(a, NAME, ballot(2, 'n1'), value('A'), 1);
+  assert.is(r3.ok, false, 'no expectations while an entry exists');
+  assert.equal(view(a, NAME).ballot, old);
+});
+
+test('repair: something above b promised -> refused even when expectations match', () => {
+  const { a } = rig();
+  const high = ballot(9, 'n3');
+  assert.ok(prep(a, NAME, high).ok);
+  const r = rep(a, NAME, ballot(5, 'n1'), value('A'), 1, { p: high });
+  assert.is(r.ok, false);
+  assert.equal(r.entry?.promise, high);
+  assert.is(view(a, NAME).value, null);
+});
+
+test('repair: older seq under the accepted ballot -> refused', () => {
+  const { a } = rig();
+  const b = ballot(2, 'n1');
+  grant(a, NAME, b, value('A'), 3);
+  const r = rep(a, NAME, b, value('A'), 2, { p: b, b });
+  assert.is(r.ok, false);
+  assert.is(view(a, NAME).seq, 3);
+});
+
+// ---- abandon and promise expiry --------------------------------------------------------------------
+
+test('abandon: promise above the accepted ballot -> promise falls back to the accepted ballot', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'n1');
+  const v = value('A');
+  grant(a, NAME, b1, v);
+  const b2 = ballot(2, 'n2');
+  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  a.abandon({ type: 'abandon', name: NAME, b: b2 });
+  assert.equal(view(a, NAME).promise, b1);
+  // The guard holding b1 can commit again.
+  assert.ok(com(a, NAME, b1, v).ok);
+});
+
+test('abandon: prepare-only entry -> a lower ballot may be promised afterwards', () => {
+  const { a } = rig();
+  assert.ok(prep(a, NAME, ballot(5, 'n2')).ok);
+  a.abandon({ type: 'abandon', name: NAME, b: ballot(5, 'n2') });
+  assert.is(view(a, NAME).promise, undefined);
+  assert.is(prep(a, NAME, ballot(3, 'n1')).ok, true);
+});
+
+test('abandon: another ballot than the promise, or the accepted ballot -> nothing changes', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'n1');
+  grant(a, NAME, b1, value('A'));
+  const b2 = ballot(2, 'n2');
+  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  a.abandon({ type: 'abandon', name: NAME, b: ballot(2, 'n1') });
+  assert.equal(view(a, NAME).promise, b2);
+  a.abandon({ type: 'abandon', name: 'other', b: b2 });
+  assert.equal(view(a, NAME).promise, b2);
+
+  const { a: a2 } = rig();
+  grant(a2, NAME, b1, value('A'));
+  a2.abandon({ type: 'abandon', name: NAME, b: b1 });
+  assert.equal(view(a2, NAME).promise, b1);
+  assert.equal(view(a2, NAME).ballot, b1);
+});
+
+test('promiseTtl: promise not followed by commit in time -> the older accepted ballot commits again', async () => {
+  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
+  const b1 = ballot(1, 'n1');
+  const v = value('A', 10_000);
+  grant(a, NAME, b1, v);
+  assert.ok(prep(a, NAME, ballot(2, 'n2'), 'takeover', b1).ok);
+  await clock.advance(2999);
+  assert.is(com(a, NAME, b1, v).ok, false, 'promise still in force');
+  await clock.advance(1);
+  const r = com(a, NAME, b1, v);
+  assert.is(r.ok, true, 'a leftover promise must not block the guard that holds the name');
+});
+
+test('promiseTtl: promise past its ttl -> read shows the accepted ballot as the promise', async () => {
+  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
+  const b1 = ballot(1, 'n1');
+  grant(a, NAME, b1, value('A', 10_000));
+  assert.ok(prep(a, NAME, ballot(2, 'n2'), 'takeover', b1).ok);
+  await clock.advance(3000);
+  assert.equal(view(a, NAME).promise, b1);
+});
+
+test('promiseTtl: expired promise -> a lower ballot than it may be promised', async () => {
+  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
+  assert.ok(prep(a, NAME, ballot(7, 'n2')).ok);
+  await clock.advance(2999);
+  assert.is(prep(a, NAME, ballot(6, 'n1')).ok, false);
+  await clock.advance(1);
+  assert.is(prep(a, NAME, ballot(6, 'n1')).ok, true);
+});
+
+test('promiseTtl: a commit that follows its promise in time -> accepted', async () => {
+  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
+  const b = ballot(1, 'n1');
+  assert.ok(prep(a, NAME, b).ok);
+  await clock.advance(2999);
+  assert.ok(com(a, NAME, b, value('A')).ok);
+});
+
+// ---- batched renewals ------------------------------------------------------------------------------
+
+test('renew: count and digest of the node\'s entries -> ack echoing them', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  const b2 = ballot(1, 'A/1/2');
+  grant(a, 'n1', b1, value('A'));
+  grant(a, 'n2', b2, value('A'), 2);
+  grant(a, 'n3', ballot(1, 'B/1/1'), value('B'));
+  const want = digestOf([['n1', b1, 1], ['n2', b2, 2]]);
+  const r = renew(a, 'A', want.count, want.digest);
+  assert.is(r.ok, true);
+  assert.is(r.type, 'renewR');
+  assert.is(r.count, 2);
+  assert.is(r.digest, want.digest);
+});
+
+test('renew: mismatch -> nack carrying the acceptor\'s own count and digest', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, 'n1', b1, value('A'));
+  const want = digestOf([['n1', b1, 1]]);
+  const wrongCount = renew(a, 'A', 2, want.digest);
+  assert.is(wrongCount.ok, false);
+  assert.is(wrongCount.count, 1);
+  assert.is(wrongCount.digest, want.digest);
+  const wrongDigest = renew(a, 'A', 1, xorDigest(want.digest, 12345));
+  assert.is(wrongDigest.ok, false);
+  assert.is(wrongDigest.count, 1);
+  assert.is(wrongDigest.digest, want.digest);
+  // Another seq is another entry.
+  const staleSeq = digestOf([['n1', b1, 2]]);
+  assert.is(renew(a, 'A', staleSeq.count, staleSeq.digest).ok, false);
+});
+
+test('renew: tombstoned entries leave the node\'s set', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, 'n1', b1, value('A'));
+  grant(a, 'n2', ballot(1, 'A/1/2'), value('A'));
+  assert.ok(com(a, 'n2', ballot(1, 'A/1/2'), null, 2).ok);
+  const want = digestOf([['n1', b1, 1]]);
+  assert.is(renew(a, 'A', want.count, want.digest).ok, true);
+});
+
+test('renew: ack -> every entry of that node stays live 3 heartbeats from the renewal', async () => {
+  const { a, clock } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  const b2 = ballot(1, 'A/1/2');
+  grant(a, 'n1', b1, value('A'));
+  grant(a, 'n2', b2, value('A'));
+  const want = digestOf([['n1', b1, 1], ['n2', b2, 1]]);
+  await clock.advance(2500);
+  assert.is(renew(a, 'A', want.count, want.digest).ok, true);
+  await clock.advance(2000); // t = 4500: past 3 hb of the commits, within 3 hb of the renewal
+  for (const n of ['n1', 'n2']) {
+    assert.is(view(a, n).expired, false, `${n} live`);
+    assert.is(prep(a, n, ballot(2, 'C/1/1')).why, 'held');
+  }
+  await clock.advance(1001); // t = 5501
+  for (const n of ['n1', 'n2']) {
+    assert.is(view(a, n).expired, true, `${n} expired`);
+    assert.is(prep(a, n, ballot(2, 'C/1/1')).ok, true);
+  }
+});
+
+test('renew: the hb carried by the renewal sets the expiry of covered entries', async () => {
+  const { a, clock } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, 'n1', b1, value('A', HB));
+  const want = digestOf([['n1', b1, 1]]);
+  await clock.advance(1);
+  assert.ok(renew(a, 'A', want.count, want.digest, 4000).ok);
+  await clock.advance(11_999);
+  assert.is(view(a, 'n1').expired, false);
+  await clock.advance(2);
+  assert.is(view(a, 'n1').expired, true);
+});
+
+test('renew: nack -> entries are not renewed', async () => {
+  const { a, clock } = rig();
+  grant(a, 'n1', ballot(1, 'A/1/1'), value('A'));
+  await clock.advance(2500);
+  assert.is(renew(a, 'A', 5, 5).ok, false);
+  await clock.advance(501);
+  assert.is(view(a, 'n1').expired, true);
+});
+
+test('renew: another node\'s renewal -> does not cover this node\'s entries', async () => {
+  const { a, clock } = rig();
+  grant(a, 'n1', ballot(1, 'A/1/1'), value('A'));
+  await clock.advance(2500);
+  assert.is(renew(a, 'B', 0, 0).ok, true);
+  await clock.advance(501);
+  assert.is(view(a, 'n1').expired, true);
+});
+
+test('renew: a handoff marker (handoffTo set) -> left out of the sender\'s count and digest', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, 'n1', b1, value('A', HB, 'B/1/9'));
+  const r = renew(a, 'A', 0, 0);
+  assert.is(r.count, 0, 'marker must not count among the renewed entries of A');
+  assert.is(r.ok, true);
+});
+
+test('renew: a handoff marker (handoffTo set) -> expires 3 heartbeats after its own commit despite renewals', async () => {
+  const { a, clock } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  grant(a, 'n1', b1, value('A', HB, 'B/1/9'));
+  await clock.advance(2500);
+  // Renew with whatever the acceptor itself reports for A, so the renewal is acked.
+  const first = renew(a, 'A', -1, -1);
+  const r = renew(a, 'A', first.count, first.digest);
+  assert.is(r.ok, true);
+  await clock.advance(501);
+  assert.is(view(a, 'n1').expired, true, 'renewals must not cover a handoff marker');
+});
+
+// ---- sync ------------------------------------------------------------------------------------------
+
+test('sync: part 0 -> detaches every entry of the sender, then installs and renews listed ones', async () => {
+  const { a, clock } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  const b2 = ballot(1, 'A/1/2');
+  const b4 = ballot(1, 'A/1/4');
+  grant(a, 'n1', b1, value('A'));
+  grant(a, 'n2', b2, value('A'));
+  await clock.advance(2000);
+  const r = sync(a, 'A', [['n1', b1, value('A'), 1], ['n4', b4, value('A'), 1]]);
+  assert.is(r.type, 'syncR');
+  assert.is(r.part, 0);
+  assert.equal(r.refused, []);
+  assert.equal(view(a, 'n4'), { promise: b4, ballot: b4, value: value('A'), seq: 1, expired: false });
+  // The node's set is now exactly the listed entries.
+  const want = digestOf([['n1', b1, 1], ['n4', b4, 1]]);
+  const rn = renew(a, 'A', want.count, want.digest);
+  assert.is(rn.ok, true);
+  // n2 is no longer renewed: it expires 3 hb after its commit; n1 lives on from the sync.
+  await clock.advance(1001); // t = 3001
+  assert.is(view(a, 'n2').expired, true);
+  assert.is(view(a, 'n1').expired, false);
+});
+
+test('sync: later parts -> do not detach what part 0 installed', () => {
+  const { a } = rig();
+  const b1 = ballot(1, 'A/1/1');
+  const b2 = ballot(1, 'A/1/2');
+  sync(a, 'A', [['n1', b1, value('A'), 1]], 0, 2);
+  sync(a, 'A', [['n2', b2, value('A'), 1]], 1, 2);
+  const want = digestOf([['n1', b1, 1], ['n2', b2, 1]]);
+  assert.is(renew(a, 'A', want.count, want.digest).ok, true);
+});
+
+test('sync: entry with a higher promise or ballot here -> refused with index and view', () => {
+  const { a } = rig();
+  const high = ballot(9, 'C/1/1');
+  assert.ok(prep(a, 'n1', high).ok);
+  const newer = ballot(5, 'C/1/2');
+  grant(a, 'n2', newer, value('C'));
+  const mine = ballot(2, 'A/1/1');
+  const r = sync(a, 'A', [['ok', mine, value('A'), 1], ['n1', mine, value('A'), 1], ['n2', mine, value('A'), 1]]);
+  assert.is(r.refused.length, 2);
+  const byIndex = new Map(r.refused.map(([i, e]) => [i, e]));
+  assert.equal(byIndex.get(1)?.promise, high);
+  assert.equal(byIndex.get(2)?.ballot, newer);
+  assert.equal(view(a, 'n2').value, value('C'));
+  assert.is(view(a, 'n1').value, null);
+  assert.equal(view(a, 'ok').ballot, mine);
+});
+
+test('sync: older seq under the same ballot -> refused', () => {
+  const { a } = rig();
+  const b = ballot(2, 'A/1/1');
+  grant(a, 'n1', b, value('A'), 3);
+  const r = sync(a, 'A', [['n1', b, value('A'), 2]]);
+  assert.equal(r.refused.map(([i]) => i), [0]);
+  assert.is(view(a, 'n1').seq, 3);
+});
+
+test('sync: value whose gnode is not the sender -> refused with index and view, nothing installed', () => {
+  const { a } = rig();
+  const b = ballot(1, 'B/1/1');
+  grant(a, 'n1', b, value('B'));
+  const r = sync(a, 'A', [['n1', ballot(2, 'B/1/1'), value('B'), 1]]);
+  assert.is(r.refused.length, 1);
+  assert.is(r.refused[0]?.[0], 0);
+  assert.equal(r.refused[0]?.[1].ballot, b);
+  assert.equal(view(a, 'n1').ballot, b);
+});
+
+// ---- cleanup ---------------------------------------------------------------------------------------
+
+test('cleanup: tombstone older than deleteTimeThreshold -> removed; not a moment earlier', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000 } });
+  grant(a, NAME, ballot(4, 'n1'), null);
+  await clock.advance(10_000);
+  assert.is(a.cleanup(), 0);
+  assert.is(a.size, 1);
+  await clock.advance(1);
+  assert.is(a.cleanup(), 1);
+  assert.is(a.size, 0);
+  assert.is(read(a, NAME).entry, undefined);
+});
+
+test('cleanup: expired value -> removed deleteTimeThreshold after it expired, live values never', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000 } });
+  grant(a, 'old', ballot(1, 'A/1/1'), value('A'));
+  const live = ballot(1, 'B/1/1');
+  grant(a, 'live', live, value('B'));
+  await clock.advance(3 * HB + 10_000 - 1);
+  assert.ok(com(a, 'live', live, value('B')).ok);
+  assert.is(a.cleanup(), 0, 'expired only 9999 ms ago');
+  await clock.advance(2);
+  assert.ok(com(a, 'live', live, value('B')).ok);
+  let removed = 0;
+  for (let i = 0; i < 4; i++) removed += a.cleanup();
+  assert.is(removed, 1);
+  assert.is(read(a, 'old').entry, undefined);
+  assert.equal(view(a, 'live').ballot, live);
+});
+
+test('cleanup: at most deleteLimit entries per pass', async () => {
+  const { a, clock, settings } = rig({ shards: 1, settings: { deleteLimit: 2 } });
+  for (let i = 0; i < 5; i++) grant(a, `t${i}`, ballot(1, 'n1'), null);
+  await clock.advance(20_000);
+  assert.is(a.cleanup(), 2);
+  assert.is(a.size, 3);
+  assert.is(a.cleanup(), 2);
+  assert.is(a.cleanup(), 1);
+  assert.is(a.cleanup(), 0);
+  assert.is(a.size, 0);
+  // The limit is read on every pass.
+  for (let i = 0; i < 5; i++) grant(a, `u${i}`, ballot(5, 'n1'), null);
+  await clock.advance(20_000);
+  settings.deleteLimit = 4;
+  assert.is(a.cleanup(), 4);
+});
+
+test('cleanup: every pass stays within deleteLimit across shards, and repeated passes empty them all', async () => {
+  const { a, clock } = rig({ shards: 4, settings: { deleteLimit: 3 } });
+  for (let i = 0; i < 40; i++) grant(a, `name-${i}`, ballot(1, 'n1'), null);
+  await clock.advance(20_000);
+  let total = 0;
+  for (let pass = 0; pass < 40 && a.size > 0; pass++) {
+    const n = a.cleanup();
+    assert.ok(n <= 3, `pass removed ${n}`);
+    total += n;
+  }
+  assert.is(total, 40);
+  assert.is(a.size, 0);
+});
+
+test('cleanup: entry with a promise in flight above its ballot -> kept, and its commit still lands', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
+  const b1 = ballot(1, 'n1');
+  grant(a, NAME, b1, null);
+  await clock.advance(9000);
+  const b2 = ballot(2, 'n2');
+  assert.ok(prep(a, NAME, b2).ok);
+  await clock.advance(2000); // tombstone 11000 ms old, promise 2000 ms old
+  for (let i = 0; i < 4; i++) assert.is(a.cleanup(), 0);
+  assert.is(a.size, 1);
+  assert.ok(com(a, NAME, b2, value('B')).ok);
+});
+
+test('cleanup: promise lapsed (promiseTtl) on an old tombstone -> removed', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
+  grant(a, NAME, ballot(1, 'n1'), null);
+  await clock.advance(9000);
+  assert.ok(prep(a, NAME, ballot(2, 'n2')).ok);
+  await clock.advance(3000);
+  let removed = 0;
+  for (let i = 0; i < 4; i++) removed += a.cleanup();
+  assert.is(removed, 1);
+  assert.is(a.size, 0);
+});
+
+test('cleanup: deleting an entry whose promise lapsed -> floor rises above the promised term too', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
+  grant(a, NAME, ballot(1, 'n1'), null);
+  await clock.advance(9000);
+  const b2 = ballot(2, 'n2');
+  assert.ok(prep(a, NAME, b2).ok);
+  await clock.advance(3000);
+  for (let i = 0; i < 4; i++) a.cleanup();
+  assert.is(a.size, 0);
+  assert.ok(a.floor > b2.t, `floor ${a.floor} must be above the deleted promise term ${b2.t}`);
+  assert.is(prep(a, NAME, ballot(2, 'n3')).ok, false);
+});
+
+test('cleanup: deleted terms raise the floor -> a later prepare at or below them is refused', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000 } });
+  grant(a, 'x', ballot(5, 'n1'), null);
+  grant(a, 'y', ballot(7, 'n1'), null);
+  assert.is(a.floor, 0);
+  await clock.advance(10_001);
+  let removed = 0;
+  for (let i = 0; i < 4; i++) removed += a.cleanup();
+  assert.is(removed, 2);
+  assert.ok(a.floor > 7);
+  for (const t of [5, 7]) {
+    const r = prep(a, 'x', ballot(t, 'n9'));
+    assert.is(r.ok, false);
+    assert.is(r.why, 'ballot');
+    assert.ok(r.floor > 7);
+  }
+  assert.is(prep(a, 'x', ballot(a.floor, 'n9')).ok, true);
+});
+
+test('cleanup: prepare-only leftover -> removed after its promise lapses and the threshold passes', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
+  assert.ok(prep(a, NAME, ballot(3, 'n1')).ok);
+  await clock.advance(10_000);
+  for (let i = 0; i < 4; i++) assert.is(a.cleanup(), 0);
+  await clock.advance(1);
+  let removed = 0;
+  for (let i = 0; i < 4; i++) removed += a.cleanup();
+  assert.is(removed, 1);
+  assert.is(a.size, 0);
+});
+
+test('cleanup: prepare-only leftover deleted -> floor rises above its promised term', async () => {
+  const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
+  assert.ok(prep(a, NAME, ballot(3, 'n1')).ok);
+  await clock.advance(10_001);
+  for (let i = 0; i < 4; i++) a.cleanup();
+  assert.is(a.size, 0);
+  assert.ok(a.floor > 3, `floor ${a.floor} must be above the deleted promise term 3`);
+});
+
+// ---- empty -----------------------------------------------------------------------------------------
+
+test('empty: true until the first entry is created, and stays false after cleanup', async () => {
+  const { a, clock } = rig({ termFloor: 5 });
+  assert.is(a.empty, true);
+  read(a, NAME);
+  prep(a, NAME, ballot(1, 'n1')); // refused: below the floor
+  com(a, NAME, ballot(5, 'n1'), value('A')); // refused: no promise
+  renew(a, 'A', 0, 0);
+  assert.is(a.empty, true);
+  assert.ok(prep(a, NAME, ballot(5, 'n1')).ok);
+  assert.is(a.empty, false);
+  assert.ok(com(a, NAME, ballot(5, 'n1'), null).ok);
+  await clock.advance(20_000);
+  for (let i = 0; i < 4; i++) a.cleanup();
+  assert.is(a.size, 0);
+  assert.is(a.empty, false);
+});
+
+test('empty: a repair on a recovering acceptor -> no longer empty; a refused prepare -> still empty', () => {
+  const { a } = rig({ voting: false });
+  prep(a, NAME, ballot(1, 'n1'));
+  assert.is(a.empty, true);
+  assert.ok(rep(a, NAME, ballot(1, 'n1'), value('A'), 1).ok);
+  assert.is(a.empty, false);
+});
+
+test.run();
