@@ -7,69 +7,26 @@ import { EventEmitter } from 'eventemitter3';
 import { Acceptor } from './acceptor/acceptor.js';
 import { SystemClock, type Clock, type TimerHandle } from './clock.js';
 import { ClusterConfig, type SettingKey, type Settings } from './cluster/config.js';
+import { MembershipChanges } from './cluster/changes.js';
 import { Membership } from './cluster/membership.js';
 import { Recovery } from './cluster/recovery.js';
 import { Delivery } from './delivery.js';
-import { InvalidArgumentError, StoppedError } from './errors.js';
+import { Inbox } from './inbox.js';
+import { InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
 import type { PesEvents } from './events.js';
 import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
 import { Renewer } from './guard/renewer.js';
 import type { Owner, OwnerHandler } from './owner.js';
 import { OwnerTable } from './owner.js';
-import type { MemberInfo, Message, OwnerRef, RequestMsg } from './protocol/messages.js';
+import type { MemberInfo, MemberList, OwnerRef } from './protocol/messages.js';
+export type { PesOptions, PesStat } from './options.js';
 import type { Registration } from './registration.js';
 import { Registry, type CallOptions, type LookupResult } from './registry.js';
 import { Rpc } from './rpc.js';
-import { LatencyWindow, RateMeter, type LatencySummary } from './stats.js';
+import { RateMeter } from './stats.js';
 import { MemoryNetwork, MemoryTransport } from './transport/memory.js';
-import type { Transport, TransportStats } from './transport/transport.js';
-import type { AcceptorStats } from './acceptor/acceptor.js';
-import type { RenewerStats } from './guard/renewer.js';
-
-/** Options of {@link Pes.start}. Every field is optional: with none, the node is a single-node cluster. */
-export interface PesOptions {
-  /** Node id, unique in the cluster (default: a random one). */
-  readonly id?: string;
-  /** The transport (default: an in-process one, enough for a single-node cluster). */
-  readonly transport?: Transport;
-  /** The clock (default: the system's monotonic clock). */
-  readonly clock?: Clock;
-  /** Initial member list (default: this node alone). Must include this node. */
-  readonly members?: readonly MemberInfo[];
-  /** Cluster settings this node starts with (gossip converges them cluster-wide). */
-  readonly settings?: Partial<Settings>;
-  /** Number of acceptor shards; must be the same on every node (default 16). */
-  readonly shards?: number;
-  /** How long one protocol phase waits for replies, ms (default 500). */
-  readonly phaseTimeout?: number;
-  /** Default bound on register, lookup, update and call, ms (default 5000). */
-  readonly timeout?: number;
-  /** Gossip interval, ms (default 1000). */
-  readonly gossipInterval?: number;
-  /** Random source in [0, 1) for jitter (default Math.random). */
-  readonly random?: () => number;
-}
-
-/** What {@link PesNode.stat} reports. */
-export interface PesStat {
-  readonly node: string;
-  readonly incarnation: number;
-  readonly members: readonly string[];
-  readonly liveMembers: readonly string[];
-  readonly voting: boolean;
-  /** Guards running here (acquiring, holding, releasing), and names held by local owners. */
-  readonly activeGuards: number;
-  readonly heldNames: number;
-  readonly register: LatencySummary;
-  readonly lookup: LatencySummary;
-  /** Per second over the last 10 s: requests this acceptor handled, acks, nacks and repairs it gave. */
-  readonly rates: { readonly requests: number; readonly acks: number; readonly nacks: number; readonly repairs: number };
-  readonly acceptor: AcceptorStats & { readonly requests: number; readonly rejected: number };
-  readonly renewer: RenewerStats;
-  readonly transport: TransportStats;
-}
-
-const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'rep', 'abandon', 'renew', 'sync']);
+import type { Transport } from './transport/transport.js';
+import type { PesOptions, PesStat } from './options.js';
 
 let anonymous = 0;
 
@@ -88,13 +45,16 @@ export class PesNode {
   readonly #registry: Registry;
   readonly #delivery: Delivery;
   readonly #recovery: Recovery;
+  readonly #changes: MembershipChanges;
+  readonly #seeds: readonly string[];
+  readonly #publicKey: string | undefined;
+  readonly #timeout: number;
+  readonly #joinTimeout: number;
   readonly #random: () => number;
   readonly #phaseTimeout: number;
   readonly #gossipInterval: number;
-  readonly #peerInc = new Map<string, number>();
   readonly #rates: Record<'requests' | 'acks' | 'nacks' | 'repairs', RateMeter>;
-  #requests = 0;
-  #rejected = 0;
+  readonly #inbox: Inbox;
   #gossipTimer: TimerHandle | undefined;
   #cleanupTimer: TimerHandle | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -111,9 +71,13 @@ export class PesNode {
     this.#gossipInterval = positive('gossipInterval', options.gossipInterval ?? 1000);
     const timeout = positive('timeout', options.timeout ?? 5000);
     const shards = positive('shards', options.shards ?? 16);
-    const members = options.members ?? [{ id: this.id, endpoint: this.#transport.endpoint }];
-    if (!members.some((m) => m.id === this.id)) throw new InvalidArgumentError('members', 'members must include this node');
-    this.#membership = new Membership(this.id, { version: 1, members });
+    this.#seeds = options.seeds ?? [];
+    this.#publicKey = options.curve?.publicKey;
+    this.#timeout = timeout;
+    this.#joinTimeout = positive('joinTimeout', options.joinTimeout ?? 120_000);
+    const members = options.members ?? (this.#seeds.length > 0 ? [] : [this.#self()]);
+    if (members.length > 0 && !members.some((m) => m.id === this.id)) throw new InvalidArgumentError('members', 'members must include this node');
+    this.#membership = new Membership(this.id, { version: members.length > 0 ? 1 : 0, members });
     this.#config = new ClusterConfig(this.id, options.settings);
     this.#rpc = new Rpc({ transport: this.#transport });
     const termFloor = Math.floor(this.clock.wallNow()) * 1000;
@@ -136,13 +100,25 @@ export class PesNode {
       clock: this.clock, rpc: this.#rpc, self: this.id, members: () => this.#membership.ids(),
       period: () => expiryDuration(hb()) + hb(), retryMs: this.#phaseTimeout * 2, onVote: () => this.#acceptor.startVoting(),
     });
+    this.#changes = new MembershipChanges({
+      clock: this.clock, rpc: this.#rpc, membership: this.#membership, phaseTimeout: this.#phaseTimeout,
+      addPeer: (m) => this.#transport.addPeer(m), removePeer: (id) => this.#transport.removePeer(id),
+      self: () => this.#self(), spawn: () => this.#owners.spawn(),
+      register: (name, owner) => this.#registry.register(name, owner),
+    });
     this.#rates = { requests: new RateMeter(this.clock), acks: new RateMeter(this.clock), nacks: new RateMeter(this.clock), repairs: new RateMeter(this.clock) };
     this.#membership.onChange((ids) => {
       for (const m of this.#membership.list().members) this.#transport.addPeer(m);
       this.events.emit('members', ids);
     });
     this.#config.onChange((key, value) => this.events.emit('config', key, value));
-    this.#rpc.onRequest((from, m) => this.#onRequest(from, m));
+    this.#inbox = new Inbox({
+      rpc: this.#rpc, acceptor: this.#acceptor, registry: this.#registry, delivery: this.#delivery, changes: this.#changes,
+      membership: this.#membership, config: this.#config,
+      // While stopping, the acceptor still answers: the node's own tombstones need its vote too.
+      serving: () => this.#state === 'running' || this.#state === 'stopping',
+      status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
+    });
   }
 
   /** Starts the transport, then decides when the acceptor may vote. */
@@ -150,14 +126,67 @@ export class PesNode {
     if (this.#state !== 'new') return this;
     this.#state = 'running';
     await this.#transport.start(
-      (from, inc, messages) => this.#onFrame(from, inc, messages),
+      (from, inc, messages) => this.#inbox.onFrame(from, inc, messages),
       (peer, up) => this.events.emit(up ? 'nodeup' : 'nodedown', peer),
     );
     for (const m of this.#membership.list().members) this.#transport.addPeer(m);
-    this.#recovery.start();
     this.#scheduleGossip();
     this.#scheduleCleanup();
+    if (this.#seeds.length === 0) {
+      this.#recovery.start();
+      return this;
+    }
+    try {
+      await this.#joinAny(this.#seeds);
+    } catch (e) {
+      await this.stop();
+      throw e;
+    }
     return this;
+  }
+
+  /**
+   * Joins through the seeds, trying each in turn and again until `joinTimeout`: a cluster that is busy
+   * with another change, or whose newest member does not vote yet, answers no for a while.
+   */
+  async #joinAny(seeds: readonly string[]): Promise<void> {
+    const deadline = this.clock.now() + this.#joinTimeout;
+    for (let attempt = 0; ; attempt++) {
+      for (const seed of seeds) {
+        try {
+          return await this.join(seed);
+        } catch (e) {
+          if (this.clock.now() >= deadline || this.#state !== 'running') throw e;
+        }
+      }
+      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(2000, this.#phaseTimeout * 2 ** Math.min(attempt, 4))));
+    }
+  }
+
+  /**
+   * Joins the cluster of the member at `endpoint`. Like a restarted node, the new member votes once it
+   * cannot contradict a live registration: at once when no member holds a live name, else after one
+   * expiry period (3 heartbeats and one more) during which live guards repair it. Rejects with
+   * ConfigError when another membership change is in progress.
+   */
+  async join(endpoint: string): Promise<void> {
+    this.#assertRunning();
+    await this.#changes.join(endpoint, this.#timeout);
+    this.#recovery.start();
+  }
+
+  /**
+   * Removes a member from the cluster (this node by default; a dead node too). Names its guards hold
+   * keep their owners only while the rest renew them: a removed node's renewals are not counted.
+   */
+  async leave(node: string = this.id): Promise<MemberList> {
+    this.#assertRunning();
+    return this.#changes.remove(node);
+  }
+
+  #self(): MemberInfo {
+    const endpoint = this.#transport.endpoint;
+    return this.#publicKey === undefined ? { id: this.id, endpoint } : { id: this.id, endpoint, publicKey: this.#publicKey };
   }
 
   // ---- public API ----------------------------------------------------------------------------------
@@ -170,7 +199,8 @@ export class PesNode {
 
   /** Registers `name` for `owner`. Rejects with AlreadyRegisteredError, NoConsensusError, TimeoutError... */
   register(name: string, owner: Owner, opts?: CallOptions): Promise<Registration> {
-    this.#assertRunning();
+    this.#assertMember(name);
+    if (name.startsWith('$pes/')) throw new InvalidArgumentError('name', 'names starting with $pes/ are reserved');
     return this.#registry.register(name, owner, opts);
   }
 
@@ -187,37 +217,37 @@ export class PesNode {
 
   /** The owner holding `name`, or undefined. Rejects on no consensus or timeout; never guesses. */
   whereis(name: string, opts?: CallOptions): Promise<OwnerRef | undefined> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#registry.whereis(name, opts);
   }
 
   /** Owner, guard, node and fencing token of `name`, or undefined. */
   lookup(name: string, opts?: CallOptions): Promise<LookupResult | undefined> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#registry.lookup(name, opts);
   }
 
   /** Ends the registration of `name` wherever its guard runs; resolves when absent too. */
   unregister(name: string, opts?: CallOptions): Promise<void> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#registry.unregister(name, opts);
   }
 
   /** Hands `name` to another owner (on any node); the old owner is revoked first. NotFoundError when absent. */
   update(name: string, to: Owner | OwnerRef, opts?: CallOptions): Promise<void> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#registry.update(name, to, opts);
   }
 
   /** Sends `message` to the owner of `name`; returns its ref. NotRegisteredError when nobody holds it. */
   send(name: string, message: unknown, opts?: CallOptions): Promise<OwnerRef> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#delivery.send(name, message, opts);
   }
 
   /** Sends `message` and waits for the owner handler's result. */
   call(name: string, message: unknown, opts?: CallOptions): Promise<unknown> {
-    this.#assertRunning();
+    this.#assertMember(name);
     return this.#delivery.call(name, message, opts);
   }
 
@@ -260,12 +290,12 @@ export class PesNode {
       register: this.#registry.registerLatency.summary(),
       lookup: this.#registry.lookupLatency.summary(),
       rates: {
-        requests: this.#rates.requests.rate(this.#requests),
+        requests: this.#rates.requests.rate(this.#inbox.requests),
         acks: this.#rates.acks.rate(a.acks + a.renewals),
         nacks: this.#rates.nacks.rate(a.nacks + a.renewMismatches),
         repairs: this.#rates.repairs.rate(a.repairs),
       },
-      acceptor: { ...a, entries: this.#acceptor.size, requests: this.#requests, rejected: this.#rejected },
+      acceptor: { ...a, entries: this.#acceptor.size, requests: this.#inbox.requests, rejected: this.#inbox.rejected },
       renewer: { ...this.#renewer.stats },
       transport: this.#transport.stats(),
     };
@@ -323,49 +353,10 @@ export class PesNode {
     if (this.#state !== 'running') throw new StoppedError();
   }
 
-  #onFrame(from: string, inc: number, messages: readonly Message[]): void {
-    const known = this.#peerInc.get(from);
-    // Traffic queued by a previous life of the peer is dropped.
-    if (known !== undefined && inc < known) return;
-    if (known !== inc) this.#peerInc.set(from, inc);
-    for (const m of messages) this.#rpc.dispatch(from, m);
-  }
-
-  #onRequest(from: string, m: RequestMsg | Message): void {
-    // While stopping, the acceptor still answers: the node's own tombstones need its vote too.
-    if (this.#state !== 'running' && this.#state !== 'stopping') return;
-    if (ACCEPTOR_REQUESTS.has(m.type) || m.type === 'hello') {
-      if (!this.#membership.has(from)) {
-        this.#rejected++;
-        return;
-      }
-      this.#requests++;
-    }
-    const a = this.#acceptor;
-    const reply = (r: Message): void => this.#rpc.send(from, r);
-    switch (m.type) {
-      case 'read': return reply(a.read(m));
-      case 'prep': return reply(a.prepare(m));
-      case 'com': return reply(a.commit(m));
-      case 'rep': return reply(a.repair(m));
-      case 'abandon': return a.abandon(m);
-      case 'renew': return reply(a.renew(from, m));
-      case 'sync': return reply(a.sync(from, m));
-      case 'hello': return reply({ type: 'helloR', rid: m.rid, empty: a.empty });
-      case 'probe': return this.#registry.probe(from, m);
-      case 'hoff': return this.#registry.handoffOffer(from, m);
-      case 'hgo': return this.#registry.handoffGo(from, m);
-      case 'fwd': return this.#registry.forwarded(from, m);
-      case 'msg': return this.#delivery.handle(from, m);
-      case 'ping': return reply({ type: 'pong', rid: m.rid });
-      case 'gossip':
-        if (!this.#membership.has(from)) return;
-        this.#membership.merge(m.members);
-        this.#config.merge(m.config);
-        return;
-      default:
-        return;
-    }
+  /** Operations need a running node that is a member: a non-member has no quorum to ask. */
+  #assertMember(name: string): void {
+    this.#assertRunning();
+    if (!this.#membership.has(this.id)) throw new NoConsensusError(name, 0, 1);
   }
 
   #gossip(): void {
@@ -405,6 +396,16 @@ function positive(name: string, v: number): number {
 export const Pes = {
   /** Creates and starts a node. With no options: a working single-node cluster. */
   async start(options: PesOptions = {}): Promise<PesNode> {
-    return new PesNode(options).start();
+    const mesh = options.transport === undefined
+      && (options.endpoint !== undefined || options.seeds !== undefined || options.curve !== undefined);
+    if (!mesh) return new PesNode(options).start();
+    // Loaded only when asked for: a single-process user never loads the native module.
+    const { ZmqTransport } = await import('./transport/zmq.js');
+    const clock = options.clock ?? new SystemClock();
+    const id = options.id ?? `pes-${process.pid}-${++anonymous}`;
+    const transport = new ZmqTransport({ clock }, {
+      id, endpoint: options.endpoint, curve: options.curve, ping: options.ping,
+    });
+    return new PesNode({ ...options, id, clock, transport }).start();
   },
 };

@@ -110,9 +110,21 @@ export class Acceptor {
     this.#voting = true;
   }
 
-  /** True when this acceptor has never held any state (a fresh start). */
-  get empty(): boolean {
-    return !this.#everHeldState;
+  /**
+   * True when nothing here could be part of a live registration: no value that is live (not tombstoned,
+   * not expired) and no promise in flight. A starting node may vote at once only if every other member
+   * is idle (see cluster/recovery.ts).
+   */
+  get idle(): boolean {
+    if (!this.#everHeldState) return true;
+    for (const shard of this.#shards) {
+      for (const e of shard.values()) {
+        this.#expirePromise(e);
+        if (compareBallots(e.promise, e.ballot) > 0) return false;
+        if (e.value !== null && !this.#expired(e)) return false;
+      }
+    }
+    return true;
   }
 
   /** Number of entries (live, expired and tombstones). */

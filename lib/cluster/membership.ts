@@ -55,6 +55,11 @@ export class Membership {
     return true;
   }
 
+  /** Adopts a list as is (a node joining takes the cluster's list, whatever its own version). */
+  replace(list: MemberList): void {
+    this.#set(list);
+  }
+
   /** Adds one member (refused when it is already a member). */
   add(member: MemberInfo): MemberList {
     if (this.has(member.id)) throw new ConfigError('members', `already a member: ${member.id}`);

@@ -1,9 +1,11 @@
 /**
  * When may a starting node's acceptor vote? A node that starts without state could contradict a live
- * registration it had accepted in a previous life (two such restarts in a 3-node cluster could grant a
- * held name twice). So it votes at once only when every other member answers that its own acceptor has
- * never held any state (a cold start of the whole cluster: no registration can exist); otherwise it
- * waits one full expiry period (3 heartbeats and one more), during which live guards renew and repair it.
+ * registration: one it had accepted in a previous life (two such restarts in a 3-node cluster could
+ * grant a held name twice), or, for a node joining, one the others hold but it has not been told of yet
+ * (two quick joins could form a majority that never heard of it). So it votes at once only when every
+ * other member answers that its acceptor is idle: no live value, no promise in flight (a cold start of
+ * the whole cluster, or a cluster holding nothing). Otherwise it waits one full expiry period (3
+ * heartbeats and one more), during which live guards renew and repair it.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Rpc } from '../rpc.js';
@@ -35,6 +37,8 @@ export class Recovery {
   }
 
   start(): void {
+    if (this.#done) return;
+    this.stop();
     const others = this.#c.members().filter((m) => m !== this.#c.self);
     if (others.length === 0) return this.#vote();
     this.#timer = this.#c.clock.setTimeout(() => this.#vote(), this.#c.period());

@@ -110,9 +110,12 @@ function isErrCode(x: unknown): boolean {
 function isSyncEntry(x: unknown): x is SyncEntry {
   return Array.isArray(x) && x.length === 4 && isName(x[0]) && isBallot(x[1]) && isValue(x[2]) && isCount(x[3]);
 }
+function isKey(x: unknown): boolean {
+  return typeof x === 'string' && x.length === 40 && /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]+$/.test(x);
+}
 function isMember(x: unknown): x is MemberInfo {
   return isRec(x) && isId(x['id']) && typeof x['endpoint'] === 'string' && x['endpoint'].length <= 1024
-    && keysWithin(x, MEMBER_KEYS);
+    && isOpt(x['publicKey'], isKey) && keysWithin(x, MEMBER_KEYS);
 }
 function isConfigEntry(x: unknown): x is ConfigEntry {
   return isRec(x) && typeof x['key'] === 'string' && x['key'].length > 0 && x['key'].length <= 64
@@ -128,9 +131,9 @@ const BALLOT_KEYS = new Set(['t', 'g']);
 const OWNER_KEYS = new Set(['node', 'inc', 'id']);
 const VALUE_KEYS = new Set(['owner', 'gnode', 'hb', 'handoffTo']);
 const ENTRY_KEYS = new Set(['promise', 'ballot', 'value', 'seq', 'expired']);
-const MEMBER_KEYS = new Set(['id', 'endpoint']);
+const MEMBER_KEYS = new Set(['id', 'endpoint', 'publicKey']);
 const CONFIG_KEYS = new Set(['key', 'value', 'version', 'by']);
-const ERROR_CODES = new Set(['not-alive', 'not-found', 'not-registered', 'no-consensus', 'timeout', 'stopped', 'busy', 'failed']);
+const ERROR_CODES = new Set(['not-alive', 'not-found', 'not-registered', 'no-consensus', 'timeout', 'stopped', 'busy', 'failed', 'refused']);
 
 /** Per message type: the allowed keys and a check of their values. */
 // A prototype-free table: a message type such as 'constructor' must find nothing.
@@ -178,12 +181,26 @@ schema('fwd', ['rid', 'op', 'name', 'b', 'owner'], (m) => isCount(m['rid']) && (
 schema('fwdR', ['rid', 'ok', 'err'], (m) => isCount(m['rid']) && isBool(m['ok']) && isOpt(m['err'], isErrCode));
 schema('msg', ['rid', 'name', 'to', 'body', 'call'], (m) => isCount(m['rid']) && isName(m['name']) && isOwner(m['to']) && isBool(m['call']));
 schema('msgR', ['rid', 'ok', 'body', 'err'], (m) => isCount(m['rid']) && isBool(m['ok']) && isOpt(m['err'], isErrCode));
-schema('gossip', ['members', 'config'], (m) => {
-  const ml = m['members'];
+function isMemberList(ml: unknown): boolean {
   return isRec(ml) && isCount(ml['version']) && Array.isArray(ml['members']) && ml['members'].length <= LIMITS.members
-    && ml['members'].every(isMember) && keysWithin(ml, new Set(['version', 'members']))
-    && Array.isArray(m['config']) && m['config'].length <= LIMITS.configEntries && m['config'].every(isConfigEntry);
-});
+    && ml['members'].every(isMember) && keysWithin(ml, MEMBER_LIST_KEYS)
+    && new Set(ml['members'].map((x) => (x as MemberInfo).id)).size === ml['members'].length;
+}
+const MEMBER_LIST_KEYS = new Set(['version', 'members']);
+schema('gossip', ['members', 'config'], (m) => isMemberList(m['members'])
+  && Array.isArray(m['config']) && m['config'].length <= LIMITS.configEntries && m['config'].every(isConfigEntry));
+schema('mget', ['rid'], (m) => isCount(m['rid']));
+schema('mgetR', ['rid', 'members'], (m) => isCount(m['rid']) && isMemberList(m['members']));
+schema('mset', ['rid', 'members'], (m) => isCount(m['rid']) && isMemberList(m['members']));
+schema('msetR', ['rid', 'version'], (m) => isCount(m['rid']) && isCount(m['version']));
+schema('join', ['rid', 'id', 'endpoint', 'publicKey'], (m) => isCount(m['rid']) && isId(m['id']) && typeof m['endpoint'] === 'string'
+  && m['endpoint'].length > 0 && m['endpoint'].length <= 1024 && isOpt(m['publicKey'], isKey));
+schema('joinR', ['rid', 'ok', 'members', 'wasMember', 'err'], (m) => isCount(m['rid']) && isBool(m['ok'])
+  && isOpt(m['members'], isMemberList) && isOpt(m['wasMember'], isBool) && isOpt(m['err'], isErrCode));
+schema('status', ['rid'], (m) => isCount(m['rid']));
+schema('statusR', ['rid', 'node', 'members', 'live', 'held', 'voting'], (m) => isCount(m['rid']) && isId(m['node'])
+  && isMemberList(m['members']) && Array.isArray(m['live']) && m['live'].length <= LIMITS.members && m['live'].every(isId)
+  && isCount(m['held']) && isBool(m['voting']));
 schema('ping', ['rid'], (m) => isCount(m['rid']));
 schema('pong', ['rid'], (m) => isCount(m['rid']));
 

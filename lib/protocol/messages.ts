@@ -181,11 +181,36 @@ export interface MemberList {
   readonly version: number;
   readonly members: readonly MemberInfo[];
 }
-export interface MemberInfo { readonly id: string; readonly endpoint: string }
+/** A member: its id, where to reach it, and (with CURVE security on) its Z85 public key. */
+export interface MemberInfo { readonly id: string; readonly endpoint: string; readonly publicKey?: string }
 
 /** One cluster setting with its version (last writer wins by version, then node id). */
 export interface ConfigEntry {
   readonly key: string; readonly value: number; readonly version: number; readonly by: string;
+}
+
+/** Membership change, step 1: what member list do you have? */
+export interface MembersGetMsg { readonly type: 'mget'; readonly rid: number }
+export interface MembersGetReply { readonly type: 'mgetR'; readonly rid: number; readonly members: MemberList }
+/** Membership change, step 2: adopt this list (if newer); the change holds once a majority acked. */
+export interface MembersSetMsg { readonly type: 'mset'; readonly rid: number; readonly members: MemberList }
+export interface MembersSetReply { readonly type: 'msetR'; readonly rid: number; readonly version: number }
+
+/** A node asks to join (sent to any member, from a node that may not be a member yet). */
+export interface JoinMsg {
+  readonly type: 'join'; readonly rid: number; readonly id: string; readonly endpoint: string; readonly publicKey?: string;
+}
+/** `wasMember`: the id was already a member (a restart): it must not vote until it is safe. */
+export interface JoinReply {
+  readonly type: 'joinR'; readonly rid: number; readonly ok: boolean;
+  readonly members?: MemberList; readonly wasMember?: boolean; readonly err?: ErrorCode;
+}
+
+/** Operators' status query (`pes status`). */
+export interface StatusMsg { readonly type: 'status'; readonly rid: number }
+export interface StatusReply {
+  readonly type: 'statusR'; readonly rid: number; readonly node: string; readonly members: MemberList;
+  readonly live: readonly string[]; readonly held: number; readonly voting: boolean;
 }
 
 /** Application-level liveness probe (sees a blocked event loop, unlike ZMTP heartbeats). */
@@ -194,13 +219,14 @@ export interface PongMsg { readonly type: 'pong'; readonly rid: number }
 
 /** Stable error codes carried in replies. */
 export type ErrorCode =
-  | 'not-alive' | 'not-found' | 'not-registered' | 'no-consensus' | 'timeout' | 'stopped' | 'busy' | 'failed';
+  | 'not-alive' | 'not-found' | 'not-registered' | 'no-consensus' | 'timeout' | 'stopped' | 'busy' | 'failed' | 'refused';
 
 export type Message =
   | ReadMsg | ReadReply | PrepareMsg | PrepareReply | CommitMsg | CommitReply | RepairMsg | RepairReply
   | AbandonMsg | RenewMsg | RenewReply | SyncMsg | SyncReply | ProbeMsg | ProbeReply | HelloMsg | HelloReply
   | HandoffMsg | HandoffReply | HandoffGoMsg | HandoffGoReply | ForwardMsg | ForwardReply
-  | DeliverMsg | DeliverReply | GossipMsg | PingMsg | PongMsg;
+  | DeliverMsg | DeliverReply | GossipMsg | PingMsg | PongMsg
+  | MembersGetMsg | MembersGetReply | MembersSetMsg | MembersSetReply | JoinMsg | JoinReply | StatusMsg | StatusReply;
 
 export type MessageType = Message['type'];
 
@@ -216,7 +242,8 @@ export interface Frame {
 export interface ReplyOf {
   read: ReadReply; prep: PrepareReply; com: CommitReply; rep: RepairReply; renew: RenewReply;
   sync: SyncReply; probe: ProbeReply; hello: HelloReply; hoff: HandoffReply; hgo: HandoffGoReply;
-  fwd: ForwardReply; msg: DeliverReply; ping: PongMsg;
+  fwd: ForwardReply; msg: DeliverReply; ping: PongMsg; mget: MembersGetReply; mset: MembersSetReply;
+  join: JoinReply; status: StatusReply;
 }
 export type RequestType = keyof ReplyOf;
 export type RequestMsg = Extract<Message, { type: RequestType }>;

@@ -145,6 +145,8 @@ export class MemoryTransport implements Transport {
   running = false;
   readonly #net: MemoryNetwork;
   readonly #peers = new Set<string>();
+  /** Peers known by another id than their node's (a seed known only by its endpoint). */
+  readonly #alias = new Map<string, string>();
   readonly #up = new Map<string, boolean>();
   readonly #stats = emptyTransportStats();
   #outbox = new Map<string, Message[]>();
@@ -166,8 +168,9 @@ export class MemoryTransport implements Transport {
     this.#net.attach(this);
   }
 
-  send(peer: string, message: Message): void {
+  send(target: string, message: Message): void {
     if (!this.running) return;
+    const peer = this.#alias.get(target) ?? target;
     let q = this.#outbox.get(peer);
     if (q === undefined) this.#outbox.set(peer, (q = []));
     q.push(message);
@@ -214,12 +217,15 @@ export class MemoryTransport implements Transport {
   }
 
   addPeer(peer: PeerAddress): void {
+    const node = peer.endpoint.startsWith('memory://') ? peer.endpoint.slice('memory://'.length) : peer.id;
+    if (node !== peer.id) this.#alias.set(peer.id, node);
     if (peer.id === this.id) return;
     this.#peers.add(peer.id);
     this.refreshLiveness();
   }
 
   removePeer(peer: string): void {
+    this.#alias.delete(peer);
     this.#peers.delete(peer);
     this.#up.delete(peer);
   }

@@ -906,31 +906,33 @@ test('cleanup: prepare-only leftover deleted -> floor rises above its promised t
   assert.ok(a.floor > 3, `floor ${a.floor} must be above the deleted promise term 3`);
 });
 
-// ---- empty -----------------------------------------------------------------------------------------
+// ---- idle ------------------------------------------------------------------------------------------
 
-test('empty: true until the first entry is created, and stays false after cleanup', async () => {
-  const { a, clock } = rig({ termFloor: 5 });
-  assert.is(a.empty, true);
+test('idle: true with nothing held; false while a promise is in flight or a value is live; true again once free', async () => {
+  const { a, clock } = rig({ termFloor: 5, settings: { promiseTtl: 3000 } });
+  assert.is(a.idle, true);
   read(a, NAME);
   prep(a, NAME, ballot(1, 'n1')); // refused: below the floor
-  com(a, NAME, ballot(5, 'n1'), value('A')); // refused: no promise
-  renew(a, 'A', 0, 0);
-  assert.is(a.empty, true);
+  assert.is(a.idle, true);
   assert.ok(prep(a, NAME, ballot(5, 'n1')).ok);
-  assert.is(a.empty, false);
-  assert.ok(com(a, NAME, ballot(5, 'n1'), null).ok);
-  await clock.advance(20_000);
-  for (let i = 0; i < 4; i++) a.cleanup();
-  assert.is(a.size, 0);
-  assert.is(a.empty, false);
+  assert.is(a.idle, false, 'a promise in flight');
+  assert.ok(com(a, NAME, ballot(5, 'n1'), value('A')).ok);
+  assert.is(a.idle, false, 'a live value');
+  assert.ok(com(a, NAME, ballot(5, 'n1'), null, 2).ok);
+  assert.is(a.idle, true, 'tombstoned');
 });
 
-test('empty: a repair on a recovering acceptor -> no longer empty; a refused prepare -> still empty', () => {
-  const { a } = rig({ voting: false });
-  prep(a, NAME, ballot(1, 'n1'));
-  assert.is(a.empty, true);
-  assert.ok(rep(a, NAME, ballot(1, 'n1'), value('A'), 1).ok);
-  assert.is(a.empty, false);
+test('idle: a live value that expires -> idle again; a lapsed promise -> idle again', async () => {
+  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
+  assert.ok(prep(a, NAME, ballot(1, 'n1')).ok);
+  assert.ok(com(a, NAME, ballot(1, 'n1'), value('A')).ok);
+  assert.is(a.idle, false);
+  await clock.advance(3 * 1000 + 1);
+  assert.is(a.idle, true, 'expired after 3 heartbeats');
+  assert.ok(prep(a, 'other', ballot(1, 'n2')).ok);
+  assert.is(a.idle, false);
+  await clock.advance(3001);
+  assert.is(a.idle, true, 'the promise lapsed');
 });
 
 test.run();

@@ -148,6 +148,13 @@ function body(r: Rng, depth = 0): unknown {
   }
 }
 
+/** A member list with distinct ids. */
+function memberList(r: Rng): { version: number; members: { id: string; endpoint: string }[] } {
+  const ids = new Set<string>();
+  for (let i = r.int(4); i > 0; i--) ids.add(id(r));
+  return { version: count(r), members: [...ids].map((x) => ({ id: x, endpoint: text(r, 20) })) };
+}
+
 /** A random valid message of the given type (optional fields present or not). */
 function validMessage(r: Rng, type: MessageType): Message {
   const rid = count(r);
@@ -182,11 +189,19 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'msgR': return { type, rid, ok: r.chance(0.5), ...opt(r, 'body', () => body(r)), ...opt(r, 'err', () => err(r)) };
     case 'gossip': return {
       type,
-      members: { version: count(r), members: Array.from({ length: r.int(4) }, () => ({ id: id(r), endpoint: r.chance(0.2) ? '' : text(r, 30) })) },
+      members: memberList(r),
       config: Array.from({ length: r.int(3) }, () => ({ key: text(r, 20), value: r.pick([0, -1, 0.25, 8048, -1e9]), version: count(r), by: id(r) })),
     };
     case 'ping': return { type, rid };
     case 'pong': return { type, rid };
+    case 'mget': return { type, rid };
+    case 'status': return { type, rid };
+    case 'mgetR': return { type, rid, members: memberList(r) };
+    case 'mset': return { type, rid, members: memberList(r) };
+    case 'msetR': return { type, rid, version: count(r) };
+    case 'join': return { type, rid, id: id(r), endpoint: text(r, 30) };
+    case 'joinR': return { type, rid, ok: r.chance(0.5), ...opt(r, 'members', () => memberList(r)), ...opt(r, 'wasMember', () => r.chance(0.5)), ...opt(r, 'err', () => err(r)) };
+    case 'statusR': return { type, rid, node: id(r), members: memberList(r), live: Array.from({ length: r.int(4) }, () => id(r)), held: count(r), voting: r.chance(0.5) };
   }
 }
 function validFrame(r: Rng): Frame {

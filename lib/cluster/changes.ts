@@ -1,0 +1,199 @@
+/**
+ * Membership changes, one node at a time. A change is made under pes's own mutual exclusion: the
+ * changing node registers the reserved name `$pes/members`, reads the newest member list from a majority
+ * (so it builds on the last change even if gossip has not carried it here yet), applies one addition or
+ * removal, and installs the result at a majority of both the old and the new list before releasing the
+ * name. Since a majority of N and one of N±1 always overlap, the next change sees this one.
+ * A second change started meanwhile is refused with a ConfigError.
+ */
+import type { Clock } from '../clock.js';
+import { AlreadyRegisteredError, ConfigError, NoConsensusError, TimeoutError } from '../errors.js';
+import type { Owner } from '../owner.js';
+import type { JoinMsg, MemberInfo, MemberList, MembersGetMsg, MembersSetMsg, Message } from '../protocol/messages.js';
+import type { Registration } from '../registration.js';
+import type { Rpc } from '../rpc.js';
+import type { Membership } from './membership.js';
+
+/** The reserved name that serialises membership changes. */
+export const MEMBERSHIP_LOCK = '$pes/members';
+
+export interface ChangeComponents {
+  readonly clock: Clock;
+  readonly rpc: Rpc;
+  readonly membership: Membership;
+  /** Lets the transport reach a peer that is not (yet) in the member list. */
+  readonly addPeer: (peer: MemberInfo) => void;
+  readonly removePeer: (id: string) => void;
+  /** This node as a member (read when joining: the endpoint is known only after the transport started). */
+  readonly self: () => MemberInfo;
+  readonly spawn: () => Owner;
+  readonly register: (name: string, owner: Owner) => Promise<Registration>;
+  readonly phaseTimeout: number;
+}
+
+export class MembershipChanges {
+  readonly #c: ChangeComponents;
+
+  constructor(components: ChangeComponents) {
+    this.#c = components;
+  }
+
+  /**
+   * Joins the cluster that the node at `endpoint` belongs to: asks it to add this node, then adopts the
+   * resulting list. Resolves `wasMember`: true when this id was a member already (a restart).
+   */
+  async join(endpoint: string, timeoutMs: number): Promise<{ members: MemberList; wasMember: boolean }> {
+    const c = this.#c;
+    const seed = `seed:${endpoint}`;
+    c.addPeer({ id: seed, endpoint });
+    try {
+      const reply = await new Promise<Message | undefined>((resolve) => {
+        const rid = c.rpc.open((_from, r) => {
+          c.rpc.close(rid);
+          c.clock.clearTimeout(timer);
+          resolve(r);
+        });
+        const timer = c.clock.setTimeout(() => {
+          c.rpc.close(rid);
+          resolve(undefined);
+        }, timeoutMs);
+        const { id, endpoint: own, publicKey } = c.self();
+        c.rpc.send(seed, publicKey === undefined ? { type: 'join', rid, id, endpoint: own } : { type: 'join', rid, id, endpoint: own, publicKey });
+      });
+      if (reply === undefined) throw new TimeoutError('join', timeoutMs);
+      if (reply.type !== 'joinR' || !reply.ok || reply.members === undefined) {
+        throw reply.type === 'joinR' && reply.err === 'busy'
+          ? new ConfigError('members', 'another membership change is in progress')
+          : new NoConsensusError(MEMBERSHIP_LOCK, 0, 1);
+      }
+      c.membership.replace(reply.members);
+      return { members: reply.members, wasMember: reply.wasMember === true };
+    } finally {
+      c.removePeer(seed);
+    }
+  }
+
+  /** A node asks to join through this member. */
+  onJoin(from: string, m: JoinMsg): void {
+    const c = this.#c;
+    if (from !== m.id) return;
+    const member: MemberInfo = m.publicKey === undefined ? { id: m.id, endpoint: m.endpoint } : { id: m.id, endpoint: m.endpoint, publicKey: m.publicKey };
+    c.addPeer(member);
+    const wasMember = c.membership.has(m.id);
+    this.add(member).then(
+      (members) => c.rpc.send(from, { type: 'joinR', rid: m.rid, ok: true, members, wasMember }),
+      (e: unknown) => c.rpc.send(from, { type: 'joinR', rid: m.rid, ok: false, err: e instanceof ConfigError ? 'busy' : 'no-consensus' }),
+    );
+  }
+
+  /** mget: this node's list, for a change in progress elsewhere. */
+  onGet(from: string, m: MembersGetMsg): void {
+    if (this.#c.membership.has(from)) this.#c.rpc.send(from, { type: 'mgetR', rid: m.rid, members: this.#c.membership.list() });
+  }
+
+  /** mset: adopt a changed list (only from a member of the current or the new list). */
+  onSet(from: string, m: MembersSetMsg): void {
+    const c = this.#c;
+    if (!c.membership.has(from) && !m.members.members.some((x) => x.id === from)) return;
+    for (const x of m.members.members) c.addPeer(x);
+    c.membership.merge(m.members);
+    c.rpc.send(from, { type: 'msetR', rid: m.rid, version: c.membership.list().version });
+  }
+
+  /** Adds a member; returns the new list. An id already present with the same endpoint is a no-op. */
+  add(member: MemberInfo): Promise<MemberList> {
+    return this.#change((list) => {
+      const existing = list.members.find((m) => m.id === member.id);
+      if (existing?.endpoint === member.endpoint && existing.publicKey === member.publicKey) return undefined;
+      const others = list.members.filter((m) => m.id !== member.id);
+      return { version: list.version + 1, members: [...others, member] };
+    });
+  }
+
+  /** Removes a member (also a dead one); refuses to remove the last one. */
+  remove(id: string): Promise<MemberList> {
+    return this.#change((list) => {
+      if (!list.members.some((m) => m.id === id)) throw new ConfigError('members', `not a member: ${id}`);
+      if (list.members.length === 1) throw new ConfigError('members', 'cannot remove the last member');
+      return { version: list.version + 1, members: list.members.filter((m) => m.id !== id) };
+    });
+  }
+
+  async #change(apply: (latest: MemberList) => MemberList | undefined): Promise<MemberList> {
+    const c = this.#c;
+    const owner = c.spawn();
+    let lock: Registration | undefined;
+    try {
+      try {
+        lock = await c.register(MEMBERSHIP_LOCK, owner);
+      } catch (e) {
+        if (e instanceof AlreadyRegisteredError) throw new ConfigError('members', 'another membership change is in progress');
+        throw e;
+      }
+      const latest = await this.#newest();
+      c.membership.merge(latest);
+      const next = apply(latest);
+      if (next === undefined) return latest;
+      await this.#install(latest, next);
+      c.membership.merge(next);
+      return next;
+    } finally {
+      // Released before answering, so a node that joined finds nothing live when it asks whether it may vote.
+      await lock?.unregister().catch(() => {});
+      owner.exit('done');
+    }
+  }
+
+  /** The newest list among a majority of members' answers. */
+  async #newest(): Promise<MemberList> {
+    const members = this.#c.membership.ids();
+    const replies = await this.#ask(members, { type: 'mget', rid: 0 }, Math.floor(members.length / 2) + 1);
+    let newest = this.#c.membership.list();
+    for (const r of replies) if (r.type === 'mgetR' && r.members.version > newest.version) newest = r.members;
+    return newest;
+  }
+
+  /** Installs `next` at a majority of the old list and a majority of the new one. */
+  async #install(old: MemberList, next: MemberList): Promise<void> {
+    const oldIds = old.members.map((m) => m.id);
+    const newIds = next.members.map((m) => m.id);
+    const all = [...new Set([...oldIds, ...newIds])];
+    for (const m of next.members) this.#c.addPeer(m);
+    const acked = new Set<string>();
+    await this.#ask(all, { type: 'mset', rid: 0, members: next }, all.length, (from, r) => {
+      if (r.type === 'msetR' && r.version >= next.version) acked.add(from);
+      const okOld = oldIds.filter((id) => acked.has(id)).length >= Math.floor(oldIds.length / 2) + 1;
+      const okNew = newIds.filter((id) => acked.has(id)).length >= Math.floor(newIds.length / 2) + 1;
+      return okOld && okNew;
+    });
+    const okOld = oldIds.filter((id) => acked.has(id)).length >= Math.floor(oldIds.length / 2) + 1;
+    const okNew = newIds.filter((id) => acked.has(id)).length >= Math.floor(newIds.length / 2) + 1;
+    if (!okOld || !okNew) throw new NoConsensusError(MEMBERSHIP_LOCK, acked.size, Math.floor(all.length / 2) + 1);
+  }
+
+  /**
+   * Sends `msg` to `peers` and collects replies until `enough` returns true, `need` replies came, or
+   * a few phases passed.
+   */
+  #ask(peers: readonly string[], msg: Message & { rid: number }, need: number,
+    enough?: (from: string, reply: Message) => boolean): Promise<Message[]> {
+    const c = this.#c;
+    return new Promise((resolve) => {
+      const replies: Message[] = [];
+      const seen = new Set<string>();
+      const done = (): void => {
+        c.rpc.close(rid);
+        c.clock.clearTimeout(timer);
+        resolve(replies);
+      };
+      const rid = c.rpc.open((from, reply) => {
+        if (seen.has(from) || !peers.includes(from)) return;
+        seen.add(from);
+        replies.push(reply);
+        if (enough?.(from, reply) === true || replies.length >= need) done();
+      });
+      const timer = c.clock.setTimeout(done, c.phaseTimeout * 4);
+      for (const p of peers) c.rpc.send(p, { ...msg, rid } as Message);
+    });
+  }
+}

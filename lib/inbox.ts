@@ -1,0 +1,91 @@
+/**
+ * The inbox: routes every message a peer (or this node) sends to the part that answers it. Frames from
+ * a previous life of a peer are dropped here; acceptor requests from non-members are refused and
+ * counted, so an outsider can never vote or read through this node's acceptor.
+ */
+import type { Acceptor } from './acceptor/acceptor.js';
+import type { MembershipChanges } from './cluster/changes.js';
+import type { ClusterConfig } from './cluster/config.js';
+import type { Membership } from './cluster/membership.js';
+import type { Delivery } from './delivery.js';
+import type { Message, RequestMsg, StatusReply } from './protocol/messages.js';
+import type { Registry } from './registry.js';
+import type { Rpc } from './rpc.js';
+
+const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'rep', 'abandon', 'renew', 'sync', 'hello']);
+
+export interface InboxParts {
+  readonly rpc: Rpc;
+  readonly acceptor: Acceptor;
+  readonly registry: Registry;
+  readonly delivery: Delivery;
+  readonly changes: MembershipChanges;
+  readonly membership: Membership;
+  readonly config: ClusterConfig;
+  /** Whether requests are served (running or stopping). */
+  readonly serving: () => boolean;
+  readonly status: () => Omit<StatusReply, 'type' | 'rid'>;
+}
+
+export class Inbox {
+  readonly #p: InboxParts;
+  readonly #peerInc = new Map<string, number>();
+  /** Acceptor requests served, and refused because the sender is not a member. */
+  requests = 0;
+  rejected = 0;
+
+  constructor(parts: InboxParts) {
+    this.#p = parts;
+    parts.rpc.onRequest((from, m) => this.#onRequest(from, m));
+  }
+
+  /** One decoded frame from the transport. */
+  onFrame(from: string, inc: number, messages: readonly Message[]): void {
+    const known = this.#peerInc.get(from);
+    // Traffic queued by a previous life of the peer is dropped.
+    if (known !== undefined && inc < known) return;
+    if (known !== inc) this.#peerInc.set(from, inc);
+    for (const m of messages) this.#p.rpc.dispatch(from, m);
+  }
+
+  #onRequest(from: string, m: RequestMsg | Message): void {
+    const p = this.#p;
+    if (!p.serving()) return;
+    if (ACCEPTOR_REQUESTS.has(m.type)) {
+      if (!p.membership.has(from)) {
+        this.rejected++;
+        return;
+      }
+      this.requests++;
+    }
+    const a = p.acceptor;
+    const reply = (r: Message): void => p.rpc.send(from, r);
+    switch (m.type) {
+      case 'read': return reply(a.read(m));
+      case 'prep': return reply(a.prepare(m));
+      case 'com': return reply(a.commit(m));
+      case 'rep': return reply(a.repair(m));
+      case 'abandon': return a.abandon(m);
+      case 'renew': return reply(a.renew(from, m));
+      case 'sync': return reply(a.sync(from, m));
+      case 'hello': return reply({ type: 'helloR', rid: m.rid, empty: a.idle });
+      case 'probe': return p.registry.probe(from, m);
+      case 'hoff': return p.registry.handoffOffer(from, m);
+      case 'hgo': return p.registry.handoffGo(from, m);
+      case 'fwd': return p.registry.forwarded(from, m);
+      case 'msg': return p.delivery.handle(from, m);
+      case 'ping': return reply({ type: 'pong', rid: m.rid });
+      case 'join': return p.changes.onJoin(from, m);
+      case 'mget': return p.changes.onGet(from, m);
+      case 'mset': return p.changes.onSet(from, m);
+      case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
+      case 'gossip':
+        if (!p.membership.has(from)) return;
+        p.membership.merge(m.members);
+        p.config.merge(m.config);
+        return;
+      default:
+        return;
+    }
+  }
+}
