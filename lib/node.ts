@@ -10,6 +10,7 @@ import { ClusterConfig, type SettingKey, type Settings } from './cluster/config.
 import { MembershipChanges } from './cluster/changes.js';
 import { Membership } from './cluster/membership.js';
 import { Recovery } from './cluster/recovery.js';
+import { validateName } from './name.js';
 import { Delivery } from './delivery.js';
 import { Inbox } from './inbox.js';
 import { InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
@@ -106,7 +107,6 @@ export class PesNode {
       self: () => this.#self(), spawn: () => this.#owners.spawn(),
       register: (name, owner) => this.#registry.register(name, owner),
     });
-    this.#rates = { requests: new RateMeter(this.clock), acks: new RateMeter(this.clock), nacks: new RateMeter(this.clock), repairs: new RateMeter(this.clock) };
     this.#membership.onChange((ids) => {
       for (const m of this.#membership.list().members) this.#transport.addPeer(m);
       this.events.emit('members', ids);
@@ -119,6 +119,13 @@ export class PesNode {
       serving: () => this.#state === 'running' || this.#state === 'stopping',
       status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
     });
+    const a = this.#acceptor.stats;
+    this.#rates = {
+      requests: new RateMeter(this.clock, () => this.#inbox.requests),
+      acks: new RateMeter(this.clock, () => a.acks + a.renewals),
+      nacks: new RateMeter(this.clock, () => a.nacks + a.renewMismatches),
+      repairs: new RateMeter(this.clock, () => a.repairs),
+    };
   }
 
   /** Starts the transport, then decides when the acceptor may vote. */
@@ -198,9 +205,10 @@ export class PesNode {
   }
 
   /** Registers `name` for `owner`. Rejects with AlreadyRegisteredError, NoConsensusError, TimeoutError... */
-  register(name: string, owner: Owner, opts?: CallOptions): Promise<Registration> {
-    this.#assertMember(name);
+  async register(name: string, owner: Owner, opts?: CallOptions): Promise<Registration> {
+    validateName(name);
     if (name.startsWith('$pes/')) throw new InvalidArgumentError('name', 'names starting with $pes/ are reserved');
+    this.#assertMember(name);
     return this.#registry.register(name, owner, opts);
   }
 
@@ -216,37 +224,37 @@ export class PesNode {
   }
 
   /** The owner holding `name`, or undefined. Rejects on no consensus or timeout; never guesses. */
-  whereis(name: string, opts?: CallOptions): Promise<OwnerRef | undefined> {
+  async whereis(name: string, opts?: CallOptions): Promise<OwnerRef | undefined> {
     this.#assertMember(name);
     return this.#registry.whereis(name, opts);
   }
 
   /** Owner, guard, node and fencing token of `name`, or undefined. */
-  lookup(name: string, opts?: CallOptions): Promise<LookupResult | undefined> {
+  async lookup(name: string, opts?: CallOptions): Promise<LookupResult | undefined> {
     this.#assertMember(name);
     return this.#registry.lookup(name, opts);
   }
 
   /** Ends the registration of `name` wherever its guard runs; resolves when absent too. */
-  unregister(name: string, opts?: CallOptions): Promise<void> {
+  async unregister(name: string, opts?: CallOptions): Promise<void> {
     this.#assertMember(name);
     return this.#registry.unregister(name, opts);
   }
 
   /** Hands `name` to another owner (on any node); the old owner is revoked first. NotFoundError when absent. */
-  update(name: string, to: Owner | OwnerRef, opts?: CallOptions): Promise<void> {
+  async update(name: string, to: Owner | OwnerRef, opts?: CallOptions): Promise<void> {
     this.#assertMember(name);
     return this.#registry.update(name, to, opts);
   }
 
   /** Sends `message` to the owner of `name`; returns its ref. NotRegisteredError when nobody holds it. */
-  send(name: string, message: unknown, opts?: CallOptions): Promise<OwnerRef> {
+  async send(name: string, message: unknown, opts?: CallOptions): Promise<OwnerRef> {
     this.#assertMember(name);
     return this.#delivery.send(name, message, opts);
   }
 
   /** Sends `message` and waits for the owner handler's result. */
-  call(name: string, message: unknown, opts?: CallOptions): Promise<unknown> {
+  async call(name: string, message: unknown, opts?: CallOptions): Promise<unknown> {
     this.#assertMember(name);
     return this.#delivery.call(name, message, opts);
   }
@@ -290,10 +298,10 @@ export class PesNode {
       register: this.#registry.registerLatency.summary(),
       lookup: this.#registry.lookupLatency.summary(),
       rates: {
-        requests: this.#rates.requests.rate(this.#inbox.requests),
-        acks: this.#rates.acks.rate(a.acks + a.renewals),
-        nacks: this.#rates.nacks.rate(a.nacks + a.renewMismatches),
-        repairs: this.#rates.repairs.rate(a.repairs),
+        requests: this.#rates.requests.rate(),
+        acks: this.#rates.acks.rate(),
+        nacks: this.#rates.nacks.rate(),
+        repairs: this.#rates.repairs.rate(),
       },
       acceptor: { ...a, entries: this.#acceptor.size, requests: this.#inbox.requests, rejected: this.#inbox.rejected },
       renewer: { ...this.#renewer.stats },
@@ -367,6 +375,7 @@ export class PesNode {
   #scheduleGossip(): void {
     this.#gossipTimer = this.clock.setTimeout(() => {
       this.#gossip();
+      for (const meter of Object.values(this.#rates)) meter.sample();
       this.#scheduleGossip();
     }, this.#gossipInterval);
   }

@@ -55,7 +55,7 @@ export class Registration {
     if (!this.valid) throw new LeaseLostError(this.name, this.#ended ?? 'lost');
   }
 
-  /** Ends the registration (same as `node.unregister(name)` for this name). */
+  /** Ends this registration; a no-op once it has ended (a successor that holds the name keeps it). */
   unregister(): Promise<void> {
     return this.#unregister();
   }

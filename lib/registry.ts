@@ -63,13 +63,14 @@ export interface LookupResult {
 }
 
 interface Waiter<T> { resolve(v: T): void; reject(e: unknown): void }
+interface HandoffWaiter extends Waiter<void> { readonly to: OwnerRef }
 
 interface GuardRecord {
   readonly guard: Guard;
   readonly startedAt: number;
   acquire?: Waiter<Registration> | undefined;
   registration?: Registration;
-  handoffs: Waiter<void>[];
+  handoffs: HandoffWaiter[];
   stops: (() => void)[];
   go?: { readonly from: string; readonly rid: number } | undefined;
 }
@@ -136,6 +137,7 @@ export class Registry {
     const local = this.#held.get(name);
     if (local?.registration?.valid === true && local.guard.held !== undefined) {
       const { b, value } = local.guard.held;
+      this.lookupLatency.record(0);
       return { owner: value.owner, guard: b.g, node: value.gnode, token: b.t };
     }
     const started = this.#c.clock.now();
@@ -218,7 +220,7 @@ export class Registry {
 
   #handoff(rec: GuardRecord, to: OwnerRef): Promise<void> {
     return new Promise((resolve, reject) => {
-      rec.handoffs.push({ resolve, reject });
+      rec.handoffs.push({ resolve, reject, to });
       rec.guard.handle({ type: 'handoff', owner: to, now: this.#c.clock.now() });
     });
   }
@@ -332,7 +334,8 @@ export class Registry {
       const registration = new Registration({ name, owner, token: b.t }, {
         leaseUntil: () => (this.#held.get(name) === rec ? this.#c.renewer.leaseOf(name) : undefined),
         now: () => this.#c.clock.now(),
-        unregister: () => this.unregister(name),
+        // Only this registration: a handed-off or lost one must not end whoever holds the name now.
+        unregister: () => (rec.registration?.ended === undefined && this.#held.get(name) === rec ? this.#stopGuard(rec, 'unregistered') : Promise.resolve()),
       });
       rec.registration = registration;
       this.registerLatency.record(this.#c.clock.now() - rec.startedAt);
@@ -363,7 +366,7 @@ export class Registry {
       const rec = this.#guards.get(guard.ctx.gid);
       for (const w of rec?.handoffs.splice(0) ?? []) {
         if (ok) w.resolve();
-        else w.reject(failure?.kind === 'not-alive' ? new OwnerNotAliveError(guard.ctx.owner) : this.#error(guard.ctx.name, guard.ctx.owner, failure ?? { kind: 'refused' }));
+        else w.reject(this.#error(guard.ctx.name, w.to, failure ?? { kind: 'refused' }, 'update'));
       }
     },
     stopped: (guard) => {
@@ -388,11 +391,12 @@ export class Registry {
     if (reason === 'lost') this.#c.events.emit('lost', ev);
   }
 
-  #error(name: string, owner: OwnerRef, f: GuardFailure): Error {
+  /** The error for a failed register (or update): `owner` is the owner the operation was for. */
+  #error(name: string, owner: OwnerRef, f: GuardFailure, operation: 'register' | 'update' = 'register'): Error {
     switch (f.kind) {
       case 'already': return new AlreadyRegisteredError(name, f.owner);
       case 'no-consensus': return new NoConsensusError(name, f.answered, f.needed);
-      case 'timeout': return new TimeoutError('register', this.#o.timeout);
+      case 'timeout': return new TimeoutError(operation, operation === 'register' ? this.#o.timeout : this.#o.phaseTimeout);
       case 'not-alive': return new OwnerNotAliveError(owner);
       case 'refused': return new AbortedError();
     }

@@ -36,23 +36,36 @@ export class LatencyWindow {
 
 export interface LatencySummary { readonly count: number; readonly p50: number; readonly p99: number }
 
-/** Events per second over the last `windowMs`, from a running counter read at each call. */
+/**
+ * Events per second over the last `windowMs`, from a running counter. The owner samples the counter
+ * regularly (`sample`, about once a second); `rate` reads it at any time.
+ */
 export class RateMeter {
   readonly #clock: Clock;
   readonly #windowMs: number;
-  readonly #points: { at: number; total: number }[] = [];
+  readonly #read: () => number;
+  readonly #points: { at: number; total: number }[];
 
-  constructor(clock: Clock, windowMs = 10_000) {
+  constructor(clock: Clock, read: () => number, windowMs = 10_000) {
     this.#clock = clock;
+    this.#read = read;
     this.#windowMs = windowMs;
+    this.#points = [{ at: clock.now(), total: read() }];
   }
 
-  /** Feeds the counter's current total; returns the rate per second over the window. */
-  rate(total: number): number {
+  /** Records the counter now, forgetting samples older than the window (one is kept as its start). */
+  sample(): void {
     const now = this.#clock.now();
-    this.#points.push({ at: now, total });
+    this.#points.push({ at: now, total: this.#read() });
     while (this.#points.length > 2 && (this.#points[1]?.at ?? now) <= now - this.#windowMs) this.#points.shift();
+  }
+
+  /** Per second, from the oldest kept sample to now. */
+  rate(): number {
+    this.sample();
+    const now = this.#clock.now();
     const first = this.#points[0];
+    const total = this.#read();
     if (first === undefined || now - first.at <= 0) return 0;
     return ((total - first.total) * 1000) / (now - first.at);
   }

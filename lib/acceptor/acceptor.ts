@@ -9,6 +9,7 @@
  *   (absent, tombstoned, or expired: 3 heartbeats without renewal by this acceptor's own clock);
  * - commit(b) accepts only the exact promised ballot (and never an older seq under the same ballot);
  * - repair installs a value only if the acceptor still shows what the guard saw and nothing above it;
+ *   sync (the lease holder's full list) installs unless a higher ballot was *accepted* here;
  * - renew(count, digest) from a node renews every entry that node's guards hold when both sides agree;
  * - a promise never followed by a commit is withdrawn (abandon, or after `promiseTtl`), so a leftover
  *   never blocks the guard that holds the name;
@@ -221,10 +222,15 @@ export class Acceptor {
         refused.push([i, e === undefined ? { value: null, seq: 0, expired: false } : this.#view(e)]);
         return;
       }
-      if (e !== undefined && !this.#mayInstall(e, b, seq)) {
+      // A sync comes from the guard holding the lease: while it holds it no rival can gather a majority,
+      // so a rival's promise here may be overridden (its commit will then be refused); an accepted
+      // value above the guard's ballot may not.
+      if (e !== undefined && (compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq < e.seq))) {
         refused.push([i, this.#view(e)]);
         return;
       }
+      const fresh = e !== undefined && sameBallot(e.ballot, b) && e.seq === seq && sameBallot(e.promise, b);
+      if (!fresh) this.stats.repairs++;
       this.#install(name, e ?? this.#create(name), b, v, seq, m.hb);
     });
     return { type: 'syncR', rid: m.rid, part: m.part, refused };

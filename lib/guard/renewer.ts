@@ -45,6 +45,8 @@ export interface RenewerStats { rounds: number; roundsAcked: number; syncs: numb
 interface Round { readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean }
 
 const JITTER_MS = 250;
+/** Rounds between re-syncs of a member that refused some names. */
+const RESYNC_ROUNDS = 4;
 
 export class Renewer {
   readonly #c: RenewerComponents;
@@ -113,6 +115,11 @@ export class Renewer {
     this.stats.rounds++;
     for (const peer of this.#c.members()) {
       const ex = this.#excluded.get(peer);
+      // A member that refused names gets the full list again every few rounds, in case it can take them now.
+      if (ex !== undefined && this.stats.rounds % RESYNC_ROUNDS === 0) {
+        this.#sync(peer, r);
+        continue;
+      }
       let count = this.#set.count;
       let digest = this.#set.digest;
       if (ex !== undefined) for (const hash of ex.values()) { count--; digest = xorDigest(digest, hash); }

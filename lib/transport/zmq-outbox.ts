@@ -36,8 +36,6 @@ interface Queued {
 
 /** A DEALER to one peer with a bounded queue and exactly one send in flight at a time. */
 export class Outbox {
-  readonly endpoint: string;
-  readonly serverKey: string | undefined;
   readonly #socket: zmq.Dealer;
   readonly #hooks: OutboxHooks;
   readonly #limit: number;
@@ -46,8 +44,6 @@ export class Outbox {
   #closed = false;
 
   constructor(options: OutboxOptions, hooks: OutboxHooks) {
-    this.endpoint = options.endpoint;
-    this.serverKey = options.curve?.serverKey;
     this.#hooks = hooks;
     this.#limit = options.queueFrames;
     this.#socket = new zmq.Dealer({
