@@ -163,7 +163,11 @@ export class ZmqTransport implements Transport {
     this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.interval);
   }
 
-  /** Queues `message` for `peer`; never throws. Unknown or unreachable peers: dropped and counted. */
+  /**
+   * Queues `message` for `peer`; never throws. To an unknown peer: dropped and counted. To a peer just
+   * added: held (bounded) until its connection is up, for at most `ping.timeout` ms. Later, while the
+   * peer is unreachable: dropped and counted at once.
+   */
   send(peer: string, message: Message): void {
     if (this.#phase !== 'running') return;
     let queue = this.#pending.get(peer);
@@ -259,10 +263,12 @@ export class ZmqTransport implements Transport {
     if (context === undefined) throw new StoppedError();
     const curve = this.#o.curve;
     return new Outbox({
+      clock: this.#clock,
       context,
       ownId: this.id,
       endpoint: address.endpoint,
       queueFrames: this.#o.limits.queueFrames,
+      connectGrace: this.#o.timeout,
       sendHighWaterMark: this.#o.limits.sendHighWaterMark,
       heartbeatInterval: this.#o.interval,
       heartbeatTimeout: this.#o.timeout,
