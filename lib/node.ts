@@ -13,7 +13,7 @@ import { Recovery } from './cluster/recovery.js';
 import { validateName } from './name.js';
 import { Delivery } from './delivery.js';
 import { Inbox } from './inbox.js';
-import { InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
+import { ConfigError, InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
 import type { PesEvents } from './events.js';
 import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
 import { Renewer } from './guard/renewer.js';
@@ -27,7 +27,7 @@ import { Rpc } from './rpc.js';
 import { RateMeter } from './stats.js';
 import { MemoryNetwork, MemoryTransport } from './transport/memory.js';
 import type { Transport } from './transport/transport.js';
-import type { PesOptions, PesStat } from './options.js';
+import type { PesOptions, PesStat, Seed } from './options.js';
 
 let anonymous = 0;
 
@@ -47,7 +47,7 @@ export class PesNode {
   readonly #delivery: Delivery;
   readonly #recovery: Recovery;
   readonly #changes: MembershipChanges;
-  readonly #seeds: readonly string[];
+  readonly #seeds: readonly Seed[];
   readonly #publicKey: string | undefined;
   readonly #timeout: number;
   readonly #joinTimeout: number;
@@ -72,7 +72,7 @@ export class PesNode {
     this.#gossipInterval = positive('gossipInterval', options.gossipInterval ?? 1000);
     const timeout = positive('timeout', options.timeout ?? 5000);
     const shards = positive('shards', options.shards ?? 16);
-    this.#seeds = options.seeds ?? [];
+    this.#seeds = (options.seeds ?? []).map((x) => (typeof x === 'string' ? { endpoint: x } : x));
     this.#publicKey = options.curve?.publicKey;
     this.#timeout = timeout;
     this.#joinTimeout = positive('joinTimeout', options.joinTimeout ?? 120_000);
@@ -104,7 +104,7 @@ export class PesNode {
     this.#changes = new MembershipChanges({
       clock: this.clock, rpc: this.#rpc, membership: this.#membership, phaseTimeout: this.#phaseTimeout,
       addPeer: (m) => this.#transport.addPeer(m), removePeer: (id) => this.#transport.removePeer(id),
-      self: () => this.#self(), spawn: () => this.#owners.spawn(),
+      self: () => this.#self(), spawn: () => this.#owners.spawn(), shards,
       register: (name, owner) => this.#registry.register(name, owner),
     });
     this.#membership.onChange((ids) => {
@@ -156,13 +156,14 @@ export class PesNode {
    * Joins through the seeds, trying each in turn and again until `joinTimeout`: a cluster that is busy
    * with another change, or whose newest member does not vote yet, answers no for a while.
    */
-  async #joinAny(seeds: readonly string[]): Promise<void> {
+  async #joinAny(seeds: readonly Seed[]): Promise<void> {
     const deadline = this.clock.now() + this.#joinTimeout;
     for (let attempt = 0; ; attempt++) {
       for (const seed of seeds) {
         try {
-          return await this.join(seed);
+          return await this.join(seed.endpoint, seed.publicKey);
         } catch (e) {
+          if (e instanceof ConfigError && e.key === 'shards') throw e;
           if (this.clock.now() >= deadline || this.#state !== 'running') throw e;
         }
       }
@@ -174,11 +175,12 @@ export class PesNode {
    * Joins the cluster of the member at `endpoint`. Like a restarted node, the new member votes once it
    * cannot contradict a live registration: at once when no member holds a live name, else after one
    * expiry period (3 heartbeats and one more) during which live guards repair it. Rejects with
-   * ConfigError when another membership change is in progress.
+   * ConfigError when another membership change is in progress, or (key 'shards') when this node's shard
+   * count differs from the cluster's. With CURVE on, pass the seed's public key.
    */
-  async join(endpoint: string): Promise<void> {
+  async join(endpoint: string, publicKey?: string): Promise<void> {
     this.#assertRunning();
-    await this.#changes.join(endpoint, this.#timeout);
+    await this.#changes.join(endpoint, publicKey, this.#timeout);
     this.#recovery.start();
   }
 

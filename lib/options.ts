@@ -26,8 +26,11 @@ export interface PesOptions {
    * default: reachable from other hosts only when you bind another interface.
    */
   readonly endpoint?: string;
-  /** Endpoints of existing members: the node joins their cluster during start. */
-  readonly seeds?: readonly string[];
+  /**
+   * Existing members to join through during start: endpoints, or `{ endpoint, publicKey }` when CURVE
+   * security is on (the seed's Z85 public key).
+   */
+  readonly seeds?: readonly (string | Seed)[];
   /** How long start() keeps trying to join through the seeds, ms (default 120000). */
   readonly joinTimeout?: number;
   /** CURVE keys of this node and the allow-list of the cluster's public keys (ZeroMQ mesh only). */
@@ -46,6 +49,12 @@ export interface PesOptions {
   readonly gossipInterval?: number;
   /** Random source in [0, 1) for jitter (default Math.random). */
   readonly random?: () => number;
+}
+
+/** A member to join through. */
+export interface Seed {
+  readonly endpoint: string;
+  readonly publicKey?: string;
 }
 
 /** What {@link PesNode.stat} reports. */

@@ -29,6 +29,8 @@ export interface ChangeComponents {
   readonly spawn: () => Owner;
   readonly register: (name: string, owner: Owner) => Promise<Registration>;
   readonly phaseTimeout: number;
+  /** This node's acceptor shard count (must be equal cluster-wide). */
+  readonly shards: number;
 }
 
 export class MembershipChanges {
@@ -42,10 +44,10 @@ export class MembershipChanges {
    * Joins the cluster that the node at `endpoint` belongs to: asks it to add this node, then adopts the
    * resulting list. Resolves `wasMember`: true when this id was a member already (a restart).
    */
-  async join(endpoint: string, timeoutMs: number): Promise<{ members: MemberList; wasMember: boolean }> {
+  async join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<{ members: MemberList; wasMember: boolean }> {
     const c = this.#c;
     const seed = `seed:${endpoint}`;
-    c.addPeer({ id: seed, endpoint });
+    c.addPeer(publicKey === undefined ? { id: seed, endpoint } : { id: seed, endpoint, publicKey });
     try {
       const reply = await new Promise<Message | undefined>((resolve) => {
         const rid = c.rpc.open((_from, r) => {
@@ -57,10 +59,14 @@ export class MembershipChanges {
           c.rpc.close(rid);
           resolve(undefined);
         }, timeoutMs);
-        const { id, endpoint: own, publicKey } = c.self();
-        c.rpc.send(seed, publicKey === undefined ? { type: 'join', rid, id, endpoint: own } : { type: 'join', rid, id, endpoint: own, publicKey });
+        const { id, endpoint: own, publicKey: key } = c.self();
+        const shards = c.shards;
+        c.rpc.send(seed, key === undefined ? { type: 'join', rid, id, endpoint: own, shards } : { type: 'join', rid, id, endpoint: own, publicKey: key, shards });
       });
       if (reply === undefined) throw new TimeoutError('join', timeoutMs);
+      if (reply.type === 'joinR' && reply.err === 'refused' && reply.shards !== undefined) {
+        throw new ConfigError('shards', `the cluster uses ${reply.shards} shards, this node ${c.shards}`);
+      }
       if (reply.type !== 'joinR' || !reply.ok || reply.members === undefined) {
         throw reply.type === 'joinR' && reply.err === 'busy'
           ? new ConfigError('members', 'another membership change is in progress')
@@ -77,6 +83,12 @@ export class MembershipChanges {
   onJoin(from: string, m: JoinMsg): void {
     const c = this.#c;
     if (from !== m.id) return;
+    if (m.shards !== c.shards) {
+      // Acceptors split names into shards; nodes that split differently must not form one cluster.
+      c.addPeer({ id: m.id, endpoint: m.endpoint, ...(m.publicKey === undefined ? {} : { publicKey: m.publicKey }) });
+      c.rpc.send(from, { type: 'joinR', rid: m.rid, ok: false, err: 'refused', shards: c.shards });
+      return;
+    }
     const member: MemberInfo = m.publicKey === undefined ? { id: m.id, endpoint: m.endpoint } : { id: m.id, endpoint: m.endpoint, publicKey: m.publicKey };
     c.addPeer(member);
     const wasMember = c.membership.has(m.id);

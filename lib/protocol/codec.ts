@@ -193,10 +193,11 @@ schema('mget', ['rid'], (m) => isCount(m['rid']));
 schema('mgetR', ['rid', 'members'], (m) => isCount(m['rid']) && isMemberList(m['members']));
 schema('mset', ['rid', 'members'], (m) => isCount(m['rid']) && isMemberList(m['members']));
 schema('msetR', ['rid', 'version'], (m) => isCount(m['rid']) && isCount(m['version']));
-schema('join', ['rid', 'id', 'endpoint', 'publicKey'], (m) => isCount(m['rid']) && isId(m['id']) && typeof m['endpoint'] === 'string'
-  && m['endpoint'].length > 0 && m['endpoint'].length <= 1024 && isOpt(m['publicKey'], isKey));
-schema('joinR', ['rid', 'ok', 'members', 'wasMember', 'err'], (m) => isCount(m['rid']) && isBool(m['ok'])
-  && isOpt(m['members'], isMemberList) && isOpt(m['wasMember'], isBool) && isOpt(m['err'], isErrCode));
+schema('join', ['rid', 'id', 'endpoint', 'publicKey', 'shards'], (m) => isCount(m['rid']) && isId(m['id'])
+  && typeof m['endpoint'] === 'string' && m['endpoint'].length > 0 && m['endpoint'].length <= 1024 && isOpt(m['publicKey'], isKey)
+  && isCount(m['shards']) && m['shards'] > 0);
+schema('joinR', ['rid', 'ok', 'members', 'wasMember', 'err', 'shards'], (m) => isCount(m['rid']) && isBool(m['ok'])
+  && isOpt(m['members'], isMemberList) && isOpt(m['wasMember'], isBool) && isOpt(m['err'], isErrCode) && isOpt(m['shards'], isCount));
 schema('status', ['rid'], (m) => isCount(m['rid']));
 schema('statusR', ['rid', 'node', 'members', 'live', 'held', 'voting'], (m) => isCount(m['rid']) && isId(m['node'])
   && isMemberList(m['members']) && Array.isArray(m['live']) && m['live'].length <= LIMITS.members && m['live'].every(isId)

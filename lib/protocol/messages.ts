@@ -199,11 +199,15 @@ export interface MembersSetReply { readonly type: 'msetR'; readonly rid: number;
 /** A node asks to join (sent to any member, from a node that may not be a member yet). */
 export interface JoinMsg {
   readonly type: 'join'; readonly rid: number; readonly id: string; readonly endpoint: string; readonly publicKey?: string;
+  /** The joiner's acceptor shard count: it must match the cluster's. */
+  readonly shards: number;
 }
 /** `wasMember`: the id was already a member (a restart): it must not vote until it is safe. */
 export interface JoinReply {
   readonly type: 'joinR'; readonly rid: number; readonly ok: boolean;
   readonly members?: MemberList; readonly wasMember?: boolean; readonly err?: ErrorCode;
+  /** With err 'refused': the cluster's shard count, which the joiner's does not match. */
+  readonly shards?: number;
 }
 
 /** Operators' status query (`pes status`). */

@@ -199,7 +199,7 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'mgetR': return { type, rid, members: memberList(r) };
     case 'mset': return { type, rid, members: memberList(r) };
     case 'msetR': return { type, rid, version: count(r) };
-    case 'join': return { type, rid, id: id(r), endpoint: text(r, 30) };
+    case 'join': return { type, rid, id: id(r), endpoint: text(r, 30), shards: 1 + r.int(64) };
     case 'joinR': return { type, rid, ok: r.chance(0.5), ...opt(r, 'members', () => memberList(r)), ...opt(r, 'wasMember', () => r.chance(0.5)), ...opt(r, 'err', () => err(r)) };
     case 'statusR': return { type, rid, node: id(r), members: memberList(r), live: Array.from({ length: r.int(4) }, () => id(r)), held: count(r), voting: r.chance(0.5) };
   }

@@ -58,8 +58,8 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
   mgetR: { type: 'mgetR', rid: 14, members: { version: 2, members: [{ id: 'n1', endpoint: 'tcp://127.0.0.1:5001' }] } },
   mset: { type: 'mset', rid: 15, members: { version: 3, members: [{ id: 'n1', endpoint: 'tcp://127.0.0.1:5001' }, { id: 'n2', endpoint: 'ipc:///tmp/n2' }] } },
   msetR: { type: 'msetR', rid: 15, version: 3 },
-  join: { type: 'join', rid: 16, id: 'n4', endpoint: 'tcp://127.0.0.1:5004' },
-  joinR: { type: 'joinR', rid: 16, ok: false, members: { version: 1, members: [] }, wasMember: true, err: 'refused' },
+  join: { type: 'join', rid: 16, id: 'n4', endpoint: 'tcp://127.0.0.1:5004', publicKey: 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7', shards: 16 },
+  joinR: { type: 'joinR', rid: 16, ok: false, members: { version: 1, members: [] }, wasMember: true, err: 'refused', shards: 16 },
   status: { type: 'status', rid: 17 },
   statusR: { type: 'statusR', rid: 17, node: 'n1', members: { version: 1, members: [{ id: 'n1', endpoint: 'x' }] }, live: ['n1'], held: 12, voting: true },
 };
@@ -69,7 +69,7 @@ const OPTIONAL: { readonly [K in MessageType]?: readonly string[] } = {
   readR: ['entry'], prep: ['from'], prepR: ['why', 'entry'], comR: ['why', 'entry'],
   rep: ['expectPromise', 'expectBallot'], repR: ['entry'], renewR: ['why'], hoffR: ['guard', 'err'],
   hgoR: ['token', 'err'], fwd: ['owner'], fwdR: ['err'], msg: ['body'], msgR: ['body', 'err'],
-  joinR: ['members', 'wasMember', 'err'],
+  join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'],
 };
 /** Keys nested records may omit: Value.handoffTo, EntryView.promise and EntryView.ballot. */
 const NESTED_OPTIONAL = new Set(['handoffTo', 'promise', 'ballot']);
