@@ -1,7 +1,9 @@
 /**
  * The inbox: routes every message a peer (or this node) sends to the part that answers it. Frames from
- * a previous life of a peer are dropped here; acceptor requests from non-members are refused and
- * counted, so an outsider can never vote or read through this node's acceptor.
+ * a previous life of a peer are dropped here. A sender that is not a member may only ask to join, ask
+ * for status, and answer a join or membership change this node started; everything else it sends is
+ * dropped and counted, so an outsider can neither vote, nor forge replies (a forged renewal ack could
+ * otherwise stretch a lease), nor reach owners.
  */
 import type { Acceptor } from './acceptor/acceptor.js';
 import type { MembershipChanges } from './cluster/changes.js';
@@ -13,6 +15,10 @@ import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
 const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'rep', 'abandon', 'renew', 'sync', 'hello']);
+/** What a non-member may send. */
+const FROM_ANYONE: ReadonlySet<string> = new Set(['join', 'joinR', 'status', 'statusR', 'msetR', 'ping', 'pong']);
+/** What a non-member may also send while this node is not a member itself (it is joining). */
+const WHILE_JOINING: ReadonlySet<string> = new Set(['mset', 'mget', 'mgetR']);
 
 export interface InboxParts {
   readonly rpc: Rpc;
@@ -45,7 +51,16 @@ export class Inbox {
     // Traffic queued by a previous life of the peer is dropped.
     if (known !== undefined && inc < known) return;
     if (known !== inc) this.#peerInc.set(from, inc);
-    for (const m of messages) this.#p.rpc.dispatch(from, m);
+    const p = this.#p;
+    const member = from === p.membership.self || p.membership.has(from);
+    const joining = !p.membership.has(p.membership.self);
+    for (const m of messages) {
+      if (!member && !FROM_ANYONE.has(m.type) && !(joining && WHILE_JOINING.has(m.type))) {
+        this.rejected++;
+        continue;
+      }
+      p.rpc.dispatch(from, m);
+    }
   }
 
   #onRequest(from: string, m: RequestMsg | Message): void {

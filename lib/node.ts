@@ -352,6 +352,15 @@ export class PesNode {
     this.events.removeAllListeners();
   }
 
+  /**
+   * Test hook: hands raw bytes to the transport as if a peer had sent them (in-memory transport only).
+   * @internal
+   */
+  injectFrame(bytes: Uint8Array): void {
+    const t = this.#transport as Transport & { injectRaw?: (b: Uint8Array) => void };
+    t.injectRaw?.(bytes);
+  }
+
   /** Test hook: the acceptor, for inspection. */
   get acceptor(): Acceptor {
     return this.#acceptor;

@@ -103,10 +103,11 @@ export class MembershipChanges {
     if (this.#c.membership.has(from)) this.#c.rpc.send(from, { type: 'mgetR', rid: m.rid, members: this.#c.membership.list() });
   }
 
-  /** mset: adopt a changed list (only from a member of the current or the new list). */
+  /** mset: adopt a changed list (from a member; from anyone in the new list only while this node joins). */
   onSet(from: string, m: MembersSetMsg): void {
     const c = this.#c;
-    if (!c.membership.has(from) && !m.members.members.some((x) => x.id === from)) return;
+    const joining = !c.membership.has(c.membership.self);
+    if (!c.membership.has(from) && !(joining && m.members.members.some((x) => x.id === from))) return;
     for (const x of m.members.members) c.addPeer(x);
     c.membership.merge(m.members);
     c.rpc.send(from, { type: 'msetR', rid: m.rid, version: c.membership.list().version });

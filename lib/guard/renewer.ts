@@ -135,7 +135,7 @@ export class Renewer {
 
   /** Counts `from` for round `r` (a matching renewal, or a completed sync) and extends leases it covers. */
   #ack(r: Round, from: string): void {
-    if (r.acks.has(from)) return;
+    if (r.acks.has(from) || !this.#c.members().includes(from)) return;
     r.acks.add(from);
     const need = quorum(this.#c.members());
     if (r.acks.size < need) return;
