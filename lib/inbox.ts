@@ -10,7 +10,8 @@ import type { MembershipChanges } from './cluster/changes.js';
 import type { ClusterConfig } from './cluster/config.js';
 import type { Membership } from './cluster/membership.js';
 import type { Delivery } from './delivery.js';
-import type { Message, RequestMsg, StatusReply } from './protocol/messages.js';
+import type { Clock } from './clock.js';
+import type { GossipMsg, Message, RequestMsg, StatusReply } from './protocol/messages.js';
 import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
@@ -31,11 +32,18 @@ export interface InboxParts {
   /** Whether requests are served (running or stopping). */
   readonly serving: () => boolean;
   readonly status: () => Omit<StatusReply, 'type' | 'rid'>;
+  /** The member list and settings, to tell a removed node that it is out. */
+  readonly gossip: () => GossipMsg;
+  readonly clock: Clock;
 }
+
+/** At most one "you are not a member" answer per sender per this many ms. */
+const NOTICE_INTERVAL_MS = 1000;
 
 export class Inbox {
   readonly #p: InboxParts;
   readonly #peerInc = new Map<string, number>();
+  readonly #noticed = new Map<string, number>();
   /** Acceptor requests served, and refused because the sender is not a member. */
   requests = 0;
   rejected = 0;
@@ -57,10 +65,24 @@ export class Inbox {
     for (const m of messages) {
       if (!member && !FROM_ANYONE.has(m.type) && !(joining && WHILE_JOINING.has(m.type))) {
         this.rejected++;
+        this.#notice(from);
         continue;
       }
       p.rpc.dispatch(from, m);
     }
+  }
+
+  /**
+   * A node outside the member list keeps talking to us: most likely it was removed while it could not
+   * hear the change. Our list tells it (a member gossip merges a newer list); rate-limited per sender.
+   */
+  #notice(from: string): void {
+    const now = this.#p.clock.now();
+    const last = this.#noticed.get(from);
+    if (last !== undefined && now - last < NOTICE_INTERVAL_MS) return;
+    this.#noticed.set(from, now);
+    if (this.#noticed.size > 1024) this.#noticed.clear();
+    this.#p.rpc.send(from, this.#p.gossip());
   }
 
   #onRequest(from: string, m: RequestMsg | Message): void {
@@ -95,6 +117,7 @@ export class Inbox {
       case 'mset': return p.changes.onSet(from, m);
       case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
       case 'gossip':
+        // From a member; or, to a node that is no longer in anyone's list, the news that it was removed.
         if (!p.membership.has(from)) return;
         p.membership.merge(m.members);
         p.config.merge(m.config);

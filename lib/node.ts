@@ -19,7 +19,7 @@ import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
 import { Renewer } from './guard/renewer.js';
 import type { Owner, OwnerHandler } from './owner.js';
 import { OwnerTable } from './owner.js';
-import type { MemberInfo, MemberList, OwnerRef } from './protocol/messages.js';
+import type { GossipMsg, MemberInfo, MemberList, OwnerRef } from './protocol/messages.js';
 export type { PesOptions, PesStat } from './options.js';
 import type { Registration } from './registration.js';
 import { Registry, type CallOptions, type LookupResult } from './registry.js';
@@ -118,6 +118,7 @@ export class PesNode {
       // While stopping, the acceptor still answers: the node's own tombstones need its vote too.
       serving: () => this.#state === 'running' || this.#state === 'stopping',
       status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
+      gossip: () => this.#gossipMessage(), clock: this.clock,
     });
     const a = this.#acceptor.stats;
     this.#rates = {
@@ -378,8 +379,12 @@ export class PesNode {
     if (!this.#membership.has(this.id)) throw new NoConsensusError(name, 0, 1);
   }
 
+  #gossipMessage(): GossipMsg {
+    return { type: 'gossip', members: this.#membership.list(), config: this.#config.entries() };
+  }
+
   #gossip(): void {
-    const msg = { type: 'gossip', members: this.#membership.list(), config: this.#config.entries() } as const;
+    const msg = this.#gossipMessage();
     for (const id of this.#membership.ids()) if (id !== this.id) this.#rpc.send(id, msg);
   }
 

@@ -32,8 +32,18 @@ test('checker: overlapping holders -> flagged', () => {
   assert.ok(checkHistory(h).some((v) => v.kind === 'overlap'));
 });
 
-test('checker: end and grant at the same instant -> no overlap', () => {
+test('checker: end then grant at the same instant -> no overlap', () => {
+  const h = [g('a', 'o1', 1, 0), e('a', 'o1', 1, 10, 'lost'), g('a', 'o2', 2, 10)];
+  assert.equal(checkHistory(h), []);
+});
+
+test('checker: grant listed before the end of the same instant -> overlap', () => {
   const h = [g('a', 'o1', 1, 0), g('a', 'o2', 2, 10), e('a', 'o1', 1, 10, 'lost')];
+  assert.equal(checkHistory(h).map((v) => v.kind), ['overlap']);
+});
+
+test('checker: a grant ended at the instant it was made -> no violation', () => {
+  const h = [g('a', 'o1', 1, 5), e('a', 'o1', 1, 5, 'exit'), g('a', 'o2', 2, 9)];
   assert.equal(checkHistory(h), []);
 });
 

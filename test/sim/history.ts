@@ -6,7 +6,8 @@
  *   owner is told it ended: its signal aborts);
  * - no acknowledged registration is lost while nothing went wrong: a 'lost' end needs a fault (partition,
  *   loss, crash or restart) in the lease period before it.
- * Times are the cluster's global time, not any node's (drifting) clock.
+ * Times are the cluster's global time, not any node's (drifting) clock; events of one instant are taken
+ * in the order the history lists them (the order they happened).
  */
 
 export interface Grant {
@@ -52,7 +53,8 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckOpti
     list.push(e);
   }
   for (const [name, list] of byName) {
-    const sorted = [...list].sort((a, b) => a.at - b.at || (a.type === 'end' ? -1 : 1) - (b.type === 'end' ? -1 : 1));
+    // Stable by time: events of one instant keep the order in which they happened (the history's order).
+    const sorted = [...list].sort((a, b) => a.at - b.at);
     const ownerOfToken = new Map<number, string>();
     let lastToken = -Infinity;
     /** Open intervals: key owner/token -> start. */
@@ -93,7 +95,7 @@ export function checkHistory(events: readonly HistoryEvent[], options: CheckOpti
 /** Registrations still held at the end of a history: name -> owner. */
 export function heldAtEnd(events: readonly HistoryEvent[]): Map<string, { owner: string; token: number }> {
   const open = new Map<string, { owner: string; token: number }>();
-  const sorted = [...events].sort((a, b) => a.at - b.at || (a.type === 'end' ? -1 : 1) - (b.type === 'end' ? -1 : 1));
+  const sorted = [...events].sort((a, b) => a.at - b.at);
   for (const e of sorted) {
     if (e.type === 'grant') open.set(e.name, { owner: e.owner, token: e.token });
     else if (open.get(e.name)?.token === e.token && open.get(e.name)?.owner === e.owner) open.delete(e.name);

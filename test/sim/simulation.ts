@@ -150,6 +150,20 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       await cluster.crash(i);
       faultPoint();
       restartAt.set(i, clock.now() + rnd.int(200, 6 * HEARTBEAT));
+    } else if (r >= 0.8 && r < 0.83 && alive.length > 2) {
+      // Membership: remove a node (it keeps running outside the cluster) or bring a removed one back.
+      const outside = alive.filter((x) => !nodeAt(x).nodes().includes(nodeAt(x).id) && nodeAt(x).nodes().length > 0);
+      const insider = alive.find((x) => nodeAt(x).nodes().includes(nodeAt(x).id) && x !== i);
+      faultPoint();
+      if (outside.length > 0 && insider !== undefined) {
+        const back = nodeAt(rnd.pick(outside));
+        trace(`rejoin ${back.id} via ${nodeAt(insider).id}`);
+        quiet(back.join(`memory://${nodeAt(insider).id}`));
+      } else if (node.nodes().length > 3) {
+        const gone = rnd.pick(node.nodes().filter((x) => x !== node.id));
+        trace(`leave ${gone} via ${node.id}`);
+        quiet(node.leave(gone));
+      }
     }
     await cluster.advance(rnd.int(1, 1500));
   }
@@ -164,6 +178,19 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     down.delete(i);
     watch(await cluster.restart(i));
     faultPoint();
+  }
+  // Operations still in flight (a leave started under a partition, say) finish or time out first.
+  await cluster.advance(8 * HEARTBEAT);
+  // Nodes removed from the cluster come back, as an operator would bring them.
+  for (let attempt = 0; attempt < 20; attempt++) {
+    const outside = cluster.nodes.filter((x) => !x.nodes().includes(x.id));
+    const insider = cluster.nodes.find((x) => x.nodes().includes(x.id));
+    if (outside.length === 0 || insider === undefined) break;
+    for (const x of outside) {
+      trace(`final rejoin ${x.id}`);
+      await cluster.run(x.join(`memory://${insider.id}`).catch(() => {}), 60_000);
+    }
+    await cluster.advance(HEARTBEAT);
   }
   await cluster.advance(10 * HEARTBEAT);
 
