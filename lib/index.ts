@@ -13,6 +13,7 @@ export { Owner, OwnerExit, type OwnerHandler } from './owner.js';
 export { Registration } from './registration.js';
 export type { CallOptions, LookupResult } from './registry.js';
 export type { PesEvents, OwnershipEvent } from './events.js';
+export { Watch, type OwnershipChange, type WatchTarget } from './watch.js';
 export { DEFAULT_SETTINGS, type SettingKey, type Settings } from './cluster/config.js';
 export {
   PesError, InvalidArgumentError, AlreadyRegisteredError, NoConsensusError, TimeoutError, AbortedError, NotFoundError,

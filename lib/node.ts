@@ -13,6 +13,7 @@ import { Recovery } from './cluster/recovery.js';
 import { validateName } from './name.js';
 import { Delivery } from './delivery.js';
 import { Inbox } from './inbox.js';
+import { WatchHub, type Watch, type WatchTarget } from './watch.js';
 import { ConfigError, InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
 import type { PesEvents } from './events.js';
 import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
@@ -56,6 +57,7 @@ export class PesNode {
   readonly #gossipInterval: number;
   readonly #rates: Record<'requests' | 'acks' | 'nacks' | 'repairs', RateMeter>;
   readonly #inbox: Inbox;
+  readonly #watches: WatchHub;
   #gossipTimer: TimerHandle | undefined;
   #cleanupTimer: TimerHandle | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
@@ -83,7 +85,7 @@ export class PesNode {
     this.#rpc = new Rpc({ transport: this.#transport });
     const termFloor = Math.floor(this.clock.wallNow()) * 1000;
     this.#acceptor = new Acceptor(
-      { clock: this.clock, settings: () => this.#config.values },
+      { clock: this.clock, settings: () => this.#config.values, onChange: (c) => this.#watches.onAccepted(c) },
       { shards, termFloor, voting: false },
     );
     this.#owners = new OwnerTable(this.id, this.incarnation);
@@ -107,6 +109,11 @@ export class PesNode {
       self: () => this.#self(), spawn: () => this.#owners.spawn(), shards,
       register: (name, owner) => this.#registry.register(name, owner),
     });
+    this.#watches = new WatchHub({
+      clock: this.clock, live: (prefix) => this.#acceptor.live(prefix), isLive: (name, b) => this.#acceptor.isLive(name, b),
+      scanEvery: () => Math.max(250, hb() / 4),
+    });
+    this.events.on('lost', (e) => this.#watches.onLost(e.name, e.owner, this.id, e.token));
     this.#membership.onChange((ids) => {
       for (const m of this.#membership.list().members) this.#transport.addPeer(m);
       this.events.emit('members', ids);
@@ -135,7 +142,10 @@ export class PesNode {
     this.#state = 'running';
     await this.#transport.start(
       (from, inc, messages) => this.#inbox.onFrame(from, inc, messages),
-      (peer, up) => this.events.emit(up ? 'nodeup' : 'nodedown', peer),
+      (peer, up) => {
+        if (!up) this.#watches.onNodeDown(peer);
+        this.events.emit(up ? 'nodeup' : 'nodedown', peer);
+      },
     );
     for (const m of this.#membership.list().members) this.#transport.addPeer(m);
     this.#scheduleGossip();
@@ -262,6 +272,16 @@ export class PesNode {
     return this.#delivery.call(name, message, opts);
   }
 
+  /**
+   * Follows ownership changes of one name, or of every name with a prefix (`'jobs/*'`; `'*'` for all),
+   * as seen by this node: first a snapshot of current owners, then each change once, in token order per
+   * name. Iterate it (`for await`) or listen to its 'change' event; `close()` it when done.
+   */
+  watch(target: WatchTarget): Watch {
+    this.#assertRunning();
+    return this.#watches.watch(target);
+  }
+
   /** The local registration of `name`, when an owner on this node holds it. */
   registration(name: string): Registration | undefined {
     return this.#registry.registration(name);
@@ -326,6 +346,7 @@ export class PesNode {
     this.#state = 'stopping';
     this.#clearTimers();
     this.#recovery.stop();
+    this.#watches.stop();
     const released = this.#registry.releaseAll(this.#phaseTimeout);
     this.#owners.exitAll('stopped');
     await released;
@@ -346,6 +367,7 @@ export class PesNode {
     this.#state = 'stopped';
     this.#clearTimers();
     this.#recovery.stop();
+    this.#watches.stop();
     this.#renewer.stop();
     this.#rpc.stop();
     await this.#transport.stop();

@@ -36,7 +36,21 @@ export interface AcceptorSettings {
 export interface AcceptorComponents {
   readonly clock: Clock;
   readonly settings: () => AcceptorSettings;
+  /** Told of every value change this acceptor accepts (not of renewals): ownership watches read it. */
+  readonly onChange?: (change: AcceptedChange) => void;
 }
+
+/** A value change as this acceptor accepted it. */
+export interface AcceptedChange {
+  readonly name: string;
+  readonly before: { readonly ballot: Ballot | undefined; readonly value: Value | null; readonly live: boolean };
+  readonly ballot: Ballot;
+  readonly value: Value | null;
+  readonly seq: number;
+}
+
+/** A live value this acceptor holds (for snapshots). */
+export interface LiveEntry { readonly name: string; readonly ballot: Ballot; readonly value: Value; readonly seq: number }
 
 export interface AcceptorOptions {
   /** Number of shards (must match cluster-wide). */
@@ -85,6 +99,7 @@ export interface AcceptorStats {
 export class Acceptor {
   readonly #clock: Clock;
   readonly #settings: () => AcceptorSettings;
+  readonly #onChange: ((change: AcceptedChange) => void) | undefined;
   readonly #shards: Map<string, Entry>[];
   readonly #nodes = new Map<string, NodeRenewal>();
   #floor: number;
@@ -96,6 +111,7 @@ export class Acceptor {
   constructor(components: AcceptorComponents, options: AcceptorOptions) {
     this.#clock = components.clock;
     this.#settings = components.settings;
+    this.#onChange = components.onChange;
     this.#shards = Array.from({ length: Math.max(1, options.shards) }, () => new Map<string, Entry>());
     this.#floor = options.termFloor;
     this.#voting = options.voting;
@@ -307,6 +323,8 @@ export class Acceptor {
   }
 
   #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number): void {
+    const changed = !sameBallot(e.ballot, b) || e.seq !== seq;
+    const before = { ballot: e.ballot, value: e.value, live: e.value !== null && !this.#expired(e) };
     this.#detach(e);
     e.promise = b;
     e.maxTerm = Math.max(e.maxTerm, b.t);
@@ -321,6 +339,25 @@ export class Acceptor {
       e.hash = entryHash(name, b, seq);
       this.#node(v.gnode).set.add(e.hash);
     }
+    if (changed) this.#onChange?.({ name, before, ballot: b, value: v, seq });
+  }
+
+  /** Live values (not tombstoned, not expired) whose name starts with `prefix`, for snapshots. */
+  live(prefix = ''): LiveEntry[] {
+    const out: LiveEntry[] = [];
+    for (const shard of this.#shards) {
+      for (const [name, e] of shard) {
+        if (e.value === null || e.ballot === undefined || !name.startsWith(prefix) || this.#expired(e)) continue;
+        out.push({ name, ballot: e.ballot, value: e.value, seq: e.seq });
+      }
+    }
+    return out;
+  }
+
+  /** Whether the value of `name` under `ballot` is still live here. */
+  isLive(name: string, ballot: Ballot): boolean {
+    const e = this.#shardOf(name).get(name);
+    return e !== undefined && e.value !== null && sameBallot(e.ballot, ballot) && !this.#expired(e);
   }
 
   #detach(e: Entry): void {
