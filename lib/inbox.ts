@@ -35,6 +35,8 @@ export interface InboxParts {
   /** The member list and settings, to tell a removed node that it is out. */
   readonly gossip: () => GossipMsg;
   readonly clock: Clock;
+  /** Handlers of node calls, by topic. */
+  readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
 }
 
 /** At most one "you are not a member" answer per sender per this many ms. */
@@ -116,6 +118,17 @@ export class Inbox {
       case 'mget': return p.changes.onGet(from, m);
       case 'mset': return p.changes.onSet(from, m);
       case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
+      case 'ncall': {
+        const handler = p.calls.get(m.topic);
+        if (handler === undefined) return reply({ type: 'ncallR', rid: m.rid, ok: false, err: 'not-found' });
+        Promise.resolve()
+          .then(() => handler(m.body, from))
+          .then(
+            (body) => reply(body === undefined ? { type: 'ncallR', rid: m.rid, ok: true } : { type: 'ncallR', rid: m.rid, ok: true, body }),
+            () => reply({ type: 'ncallR', rid: m.rid, ok: false, err: 'failed' }),
+          );
+        return;
+      }
       case 'gossip':
         // From a member; or, to a node that is no longer in anyone's list, the news that it was removed.
         if (!p.membership.has(from)) return;

@@ -8,7 +8,11 @@
  * const reg = await node.register('billing-cron', worker);   // reg.token is the fencing token
  * ```
  */
-export { Pes, PesNode, type PesOptions, type PesStat } from './node.js';
+export { Pes } from './pes.js';
+export { PesNode, type PesOptions, type PesStat } from './node.js';
+export type { Seed } from './options.js';
+export type { Singleton, SingletonSpec, SingletonContext, SingletonStopReason, TransferReport, DrainReport } from './singleton.js';
+export type { PesPlugin } from './plugin.js';
 export { Owner, OwnerExit, type OwnerHandler } from './owner.js';
 export { Registration } from './registration.js';
 export type { CallOptions, LookupResult } from './registry.js';

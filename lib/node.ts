@@ -5,7 +5,7 @@
  */
 import { EventEmitter } from 'eventemitter3';
 import { Acceptor } from './acceptor/acceptor.js';
-import { SystemClock, type Clock, type TimerHandle } from './clock.js';
+import { SystemClock, type Clock } from './clock.js';
 import { ClusterConfig, type SettingKey, type Settings } from './cluster/config.js';
 import { MembershipChanges } from './cluster/changes.js';
 import { Membership } from './cluster/membership.js';
@@ -13,8 +13,12 @@ import { Recovery } from './cluster/recovery.js';
 import { validateName } from './name.js';
 import { Delivery } from './delivery.js';
 import { Inbox } from './inbox.js';
+import { NodeCalls } from './node-calls.js';
+import { Periodic } from './periodic.js';
 import { WatchHub, type Watch, type WatchTarget } from './watch.js';
-import { ConfigError, InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
+import { SingletonManager, type DrainReport, type Singleton, type SingletonSpec, type TransferReport } from './singleton.js';
+import type { PesPlugin } from './plugin.js';
+import { InvalidArgumentError, NoConsensusError, StoppedError } from './errors.js';
 import type { PesEvents } from './events.js';
 import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
 import { Renewer } from './guard/renewer.js';
@@ -58,8 +62,11 @@ export class PesNode {
   readonly #rates: Record<'requests' | 'acks' | 'nacks' | 'repairs', RateMeter>;
   readonly #inbox: Inbox;
   readonly #watches: WatchHub;
-  #gossipTimer: TimerHandle | undefined;
-  #cleanupTimer: TimerHandle | undefined;
+  readonly #singletons: SingletonManager;
+  readonly #plugins: PesPlugin[] = [];
+  readonly #calls: NodeCalls;
+  readonly #periodic: Periodic;
+  #signalHandler: (() => void) | undefined;
   #state: 'new' | 'running' | 'stopping' | 'stopped' = 'new';
 
   /** Use {@link Pes.start}. */
@@ -109,6 +116,15 @@ export class PesNode {
       self: () => this.#self(), spawn: () => this.#owners.spawn(), shards,
       register: (name, owner) => this.#registry.register(name, owner),
     });
+    this.#calls = new NodeCalls({ clock: this.clock, rpc: this.#rpc, self: this.id, timeout });
+    this.#periodic = new Periodic({
+      clock: this.clock, random: this.#random, gossipInterval: this.#gossipInterval,
+      cleanupPeriod: () => this.#config.get('cleanupPeriod'), cleanup: () => this.#acceptor.cleanup(),
+      gossip: () => {
+        this.#gossip();
+        for (const meter of Object.values(this.#rates)) meter.sample();
+      },
+    });
     this.#watches = new WatchHub({
       clock: this.clock, live: (prefix) => this.#acceptor.live(prefix), isLive: (name, b) => this.#acceptor.isLive(name, b),
       scanEvery: () => Math.max(250, hb() / 4),
@@ -125,8 +141,20 @@ export class PesNode {
       // While stopping, the acceptor still answers: the node's own tombstones need its vote too.
       serving: () => this.#state === 'running' || this.#state === 'stopping',
       status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
-      gossip: () => this.#gossipMessage(), clock: this.clock,
+      gossip: () => this.#gossipMessage(), clock: this.clock, calls: this.#calls.handlers,
     });
+    this.#singletons = new SingletonManager({
+      clock: this.clock, random: this.#random, self: this.id, heartbeat: hb,
+      spawn: () => this.#owners.spawn(), register: (name, owner) => this.register(name, owner),
+      update: (name, to) => this.update(name, to), registration: (name) => this.registration(name),
+      lookupNode: async (name) => (await this.lookup(name))?.node, liveNodes: () => this.liveNodes(),
+      watch: (name) => this.#watches.watch(name), call: (node, body) => this.#calls.call(node, 'singleton', body),
+      onRegistered: (fn) => {
+        this.events.on('registered', fn);
+        return () => this.events.off('registered', fn);
+      },
+    });
+    this.#calls.handlers.set('singleton', (body) => this.#singletons.onCall(body));
     const a = this.#acceptor.stats;
     this.#rates = {
       requests: new RateMeter(this.clock, () => this.#inbox.requests),
@@ -148,38 +176,18 @@ export class PesNode {
       },
     );
     for (const m of this.#membership.list().members) this.#transport.addPeer(m);
-    this.#scheduleGossip();
-    this.#scheduleCleanup();
+    this.#periodic.start();
     if (this.#seeds.length === 0) {
       this.#recovery.start();
       return this;
     }
     try {
-      await this.#joinAny(this.#seeds);
+      await this.#changes.joinAny(this.#seeds, this.#joinTimeout, (seed) => this.join(seed.endpoint, seed.publicKey), () => this.#state === 'running');
     } catch (e) {
       await this.stop();
       throw e;
     }
     return this;
-  }
-
-  /**
-   * Joins through the seeds, trying each in turn and again until `joinTimeout`: a cluster that is busy
-   * with another change, or whose newest member does not vote yet, answers no for a while.
-   */
-  async #joinAny(seeds: readonly Seed[]): Promise<void> {
-    const deadline = this.clock.now() + this.#joinTimeout;
-    for (let attempt = 0; ; attempt++) {
-      for (const seed of seeds) {
-        try {
-          return await this.join(seed.endpoint, seed.publicKey);
-        } catch (e) {
-          if (e instanceof ConfigError && e.key === 'shards') throw e;
-          if (this.clock.now() >= deadline || this.#state !== 'running') throw e;
-        }
-      }
-      await new Promise<void>((resolve) => this.clock.setTimeout(resolve, Math.min(2000, this.#phaseTimeout * 2 ** Math.min(attempt, 4))));
-    }
   }
 
   /**
@@ -282,6 +290,39 @@ export class PesNode {
     return this.#watches.watch(target);
   }
 
+  /**
+   * Declares a singleton: every node declares the same one, exactly one runs it. See SingletonSpec for
+   * start/stop/handoff and the hooks; standby nodes take over when the owner, its node or its lease dies.
+   */
+  singleton<S>(name: string, spec: SingletonSpec<S>): Singleton<S> {
+    validateName(name);
+    this.#assertRunning();
+    return this.#singletons.declare(name, spec);
+  }
+
+  /** Moves singleton `name` to node `to`: old owner stopped and its state captured first, no overlap. */
+  async transfer(name: string, to: string): Promise<TransferReport> {
+    this.#assertMember(name);
+    return this.#singletons.transfer(name, to);
+  }
+
+  /**
+   * Moves every singleton this node runs to other live nodes (for a deploy), and stops contending for
+   * them here. Singletons with nowhere to go are stopped. Resolves with what moved and each gap.
+   */
+  async drain(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<DrainReport> {
+    this.#assertRunning();
+    return this.#singletons.drain(opts);
+  }
+
+  /** Attaches a plugin (a worker-framework adapter); it is stopped before the node stops. */
+  async use(plugin: PesPlugin): Promise<this> {
+    this.#assertRunning();
+    await plugin.setup(this);
+    this.#plugins.push(plugin);
+    return this;
+  }
+
   /** The local registration of `name`, when an owner on this node holds it. */
   registration(name: string): Registration | undefined {
     return this.#registry.registration(name);
@@ -344,7 +385,13 @@ export class PesNode {
   async stop(): Promise<void> {
     if (this.#state === 'stopped' || this.#state === 'stopping') return;
     this.#state = 'stopping';
-    this.#clearTimers();
+    if (this.#signalHandler !== undefined) {
+      process.off('SIGTERM', this.#signalHandler);
+      process.off('SIGINT', this.#signalHandler);
+    }
+    for (const p of this.#plugins.splice(0).reverse()) await Promise.resolve(p.stop?.()).catch(() => {});
+    await this.#singletons.stop();
+    this.#periodic.stop();
     this.#recovery.stop();
     this.#watches.stop();
     const released = this.#registry.releaseAll(this.#phaseTimeout);
@@ -365,7 +412,7 @@ export class PesNode {
   async crash(): Promise<void> {
     if (this.#state === 'stopped') return;
     this.#state = 'stopped';
-    this.#clearTimers();
+    this.#periodic.stop();
     this.#recovery.stop();
     this.#watches.stop();
     this.#renewer.stop();
@@ -409,50 +456,9 @@ export class PesNode {
     const msg = this.#gossipMessage();
     for (const id of this.#membership.ids()) if (id !== this.id) this.#rpc.send(id, msg);
   }
-
-  #scheduleGossip(): void {
-    this.#gossipTimer = this.clock.setTimeout(() => {
-      this.#gossip();
-      for (const meter of Object.values(this.#rates)) meter.sample();
-      this.#scheduleGossip();
-    }, this.#gossipInterval);
-  }
-
-  #scheduleCleanup(): void {
-    const period = this.#config.get('cleanupPeriod');
-    this.#cleanupTimer = this.clock.setTimeout(() => {
-      this.#acceptor.cleanup();
-      this.#scheduleCleanup();
-    }, period + this.#random() * Math.min(1000, period / 5));
-  }
-
-  #clearTimers(): void {
-    this.clock.clearTimeout(this.#gossipTimer);
-    this.clock.clearTimeout(this.#cleanupTimer);
-    this.#gossipTimer = undefined;
-    this.#cleanupTimer = undefined;
-  }
 }
 
 function positive(name: string, v: number): number {
   if (!Number.isFinite(v) || v <= 0) throw new InvalidArgumentError(name, `${name} must be a positive number`);
   return v;
 }
-
-/** The entry point: `const node = await Pes.start(options)`. */
-export const Pes = {
-  /** Creates and starts a node. With no options: a working single-node cluster. */
-  async start(options: PesOptions = {}): Promise<PesNode> {
-    const mesh = options.transport === undefined
-      && (options.endpoint !== undefined || options.seeds !== undefined || options.curve !== undefined);
-    if (!mesh) return new PesNode(options).start();
-    // Loaded only when asked for: a single-process user never loads the native module.
-    const { ZmqTransport } = await import('./transport/zmq.js');
-    const clock = options.clock ?? new SystemClock();
-    const id = options.id ?? `pes-${process.pid}-${++anonymous}`;
-    const transport = new ZmqTransport({ clock }, {
-      id, endpoint: options.endpoint, curve: options.curve, ping: options.ping,
-    });
-    return new PesNode({ ...options, id, clock, transport }).start();
-  },
-};

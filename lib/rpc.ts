@@ -12,7 +12,7 @@ export type RequestHandler = (from: string, request: RequestMsg) => void;
 
 const REPLY_TYPES: ReadonlySet<string> = new Set([
   'readR', 'prepR', 'comR', 'repR', 'renewR', 'syncR', 'probeR', 'helloR', 'hoffR', 'hgoR', 'fwdR', 'msgR', 'pong',
-  'mgetR', 'msetR', 'joinR', 'statusR',
+  'mgetR', 'msetR', 'joinR', 'statusR', 'ncallR',
 ]);
 
 /** True for reply messages (they carry the request id of what they answer). */

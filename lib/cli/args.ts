@@ -262,10 +262,36 @@ function parseKeygen(argv: readonly string[]): KeygenArgs | HelpArgs {
   return { command: 'keygen', json: v.json === true };
 }
 
+/**
+ * Options whose value is a Z85 key or a list of them. The Z85 alphabet has `-`, so a key may start with
+ * one, which parseArgs would take for an option: the word after these options is always their value.
+ */
+const KEY_OPTIONS: ReadonlySet<string> = new Set(['--allow', '--seed-key', '--curve-public', '--server-key']);
+
+/** Joins each key option with the word after it (`--allow -x...` -> `--allow=-x...`). */
+function bindKeyValues(argv: readonly string[]): string[] {
+  const out: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const word = argv[i] ?? '';
+    const next = argv[i + 1];
+    if (word === '--') {
+      out.push(...argv.slice(i));
+      break;
+    }
+    if (KEY_OPTIONS.has(word) && next !== undefined) {
+      out.push(`${word}=${next}`);
+      i++;
+    } else {
+      out.push(word);
+    }
+  }
+  return out;
+}
+
 /** parseArgs in strict mode, its errors (unknown option, missing value...) as InvalidArgumentError. */
 function parse<O extends NonNullable<ParseArgsConfig['options']>>(argv: readonly string[], options: O, allowPositionals: boolean) {
   try {
-    return parseArgs({ args: [...argv], options, strict: true, allowPositionals });
+    return parseArgs({ args: bindKeyValues(argv), options, strict: true, allowPositionals });
   } catch (e) {
     const code = (e as { code?: unknown }).code;
     if (typeof code === 'string' && code.startsWith('ERR_PARSE_ARGS_')) {

@@ -79,6 +79,28 @@ export class MembershipChanges {
     }
   }
 
+  /**
+   * Joins through the seeds, trying each in turn and again until `timeoutMs`: a cluster that is busy with
+   * another change, or whose newest member does not vote yet, answers no for a while. A shard-count
+   * mismatch is final.
+   */
+  async joinAny<T extends { readonly endpoint: string }>(seeds: readonly T[], timeoutMs: number,
+    attempt: (seed: T) => Promise<void>, running: () => boolean): Promise<void> {
+    const c = this.#c;
+    const deadline = c.clock.now() + timeoutMs;
+    for (let round = 0; ; round++) {
+      for (const seed of seeds) {
+        try {
+          return await attempt(seed);
+        } catch (e) {
+          if (e instanceof ConfigError && e.key === 'shards') throw e;
+          if (c.clock.now() >= deadline || !running()) throw e;
+        }
+      }
+      await new Promise<void>((resolve) => c.clock.setTimeout(resolve, Math.min(2000, c.phaseTimeout * 2 ** Math.min(round, 4))));
+    }
+  }
+
   /** A node asks to join through this member. */
   onJoin(from: string, m: JoinMsg): void {
     const c = this.#c;

@@ -199,6 +199,8 @@ schema('join', ['rid', 'id', 'endpoint', 'publicKey', 'shards'], (m) => isCount(
 schema('joinR', ['rid', 'ok', 'members', 'wasMember', 'err', 'shards'], (m) => isCount(m['rid']) && isBool(m['ok'])
   && isOpt(m['members'], isMemberList) && isOpt(m['wasMember'], isBool) && isOpt(m['err'], isErrCode) && isOpt(m['shards'], isCount));
 schema('status', ['rid'], (m) => isCount(m['rid']));
+schema('ncall', ['rid', 'topic', 'body'], (m) => isCount(m['rid']) && typeof m['topic'] === 'string' && m['topic'].length > 0 && m['topic'].length <= 64);
+schema('ncallR', ['rid', 'ok', 'body', 'err'], (m) => isCount(m['rid']) && isBool(m['ok']) && isOpt(m['err'], isErrCode));
 schema('statusR', ['rid', 'node', 'members', 'live', 'held', 'voting'], (m) => isCount(m['rid']) && isId(m['node'])
   && isMemberList(m['members']) && Array.isArray(m['live']) && m['live'].length <= LIMITS.members && m['live'].every(isId)
   && isCount(m['held']) && isBool(m['voting']));

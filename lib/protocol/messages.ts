@@ -210,6 +210,10 @@ export interface JoinReply {
   readonly shards?: number;
 }
 
+/** A call from one node's component to the same component on another node (singletons use it). */
+export interface NodeCallMsg { readonly type: 'ncall'; readonly rid: number; readonly topic: string; readonly body: unknown }
+export interface NodeCallReply { readonly type: 'ncallR'; readonly rid: number; readonly ok: boolean; readonly body?: unknown; readonly err?: ErrorCode }
+
 /** Operators' status query (`pes status`). */
 export interface StatusMsg { readonly type: 'status'; readonly rid: number }
 export interface StatusReply {
@@ -230,7 +234,8 @@ export type Message =
   | AbandonMsg | RenewMsg | RenewReply | SyncMsg | SyncReply | ProbeMsg | ProbeReply | HelloMsg | HelloReply
   | HandoffMsg | HandoffReply | HandoffGoMsg | HandoffGoReply | ForwardMsg | ForwardReply
   | DeliverMsg | DeliverReply | GossipMsg | PingMsg | PongMsg
-  | MembersGetMsg | MembersGetReply | MembersSetMsg | MembersSetReply | JoinMsg | JoinReply | StatusMsg | StatusReply;
+  | MembersGetMsg | MembersGetReply | MembersSetMsg | MembersSetReply | JoinMsg | JoinReply | StatusMsg | StatusReply
+  | NodeCallMsg | NodeCallReply;
 
 export type MessageType = Message['type'];
 
@@ -247,7 +252,7 @@ export interface ReplyOf {
   read: ReadReply; prep: PrepareReply; com: CommitReply; rep: RepairReply; renew: RenewReply;
   sync: SyncReply; probe: ProbeReply; hello: HelloReply; hoff: HandoffReply; hgo: HandoffGoReply;
   fwd: ForwardReply; msg: DeliverReply; ping: PongMsg; mget: MembersGetReply; mset: MembersSetReply;
-  join: JoinReply; status: StatusReply;
+  join: JoinReply; status: StatusReply; ncall: NodeCallReply;
 }
 export type RequestType = keyof ReplyOf;
 export type RequestMsg = Extract<Message, { type: RequestType }>;

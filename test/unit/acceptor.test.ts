@@ -909,7 +909,7 @@ test('cleanup: prepare-only leftover deleted -> floor rises above its promised t
 // ---- idle ------------------------------------------------------------------------------------------
 
 test('idle: true with nothing held; false while a promise is in flight or a value is live; true again once free', async () => {
-  const { a, clock } = rig({ termFloor: 5, settings: { promiseTtl: 3000 } });
+  const { a } = rig({ termFloor: 5, settings: { promiseTtl: 3000 } });
   assert.is(a.idle, true);
   read(a, NAME);
   prep(a, NAME, ballot(1, 'n1')); // refused: below the floor

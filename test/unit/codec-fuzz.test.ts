@@ -195,6 +195,8 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'ping': return { type, rid };
     case 'pong': return { type, rid };
     case 'mget': return { type, rid };
+    case 'ncall': return { type, rid, topic: text(r, 20), body: body(r) };
+    case 'ncallR': return { type, rid, ok: r.chance(0.5), ...opt(r, 'body', () => body(r)), ...opt(r, 'err', () => err(r)) };
     case 'status': return { type, rid };
     case 'mgetR': return { type, rid, members: memberList(r) };
     case 'mset': return { type, rid, members: memberList(r) };
@@ -469,7 +471,7 @@ function plainProblem(x: unknown, path: string): string | undefined {
 function withoutBodies(frame: Frame): Frame {
   return {
     ...frame,
-    messages: frame.messages.map((m) => ('body' in m && (m.type === 'msg' || m.type === 'msgR') ? { ...m, body: null } : m)),
+    messages: frame.messages.map((m) => ('body' in m && (m.type === 'msg' || m.type === 'msgR' || m.type === 'ncall' || m.type === 'ncallR') ? { ...m, body: null } : m)),
   };
 }
 

@@ -61,6 +61,8 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
   join: { type: 'join', rid: 16, id: 'n4', endpoint: 'tcp://127.0.0.1:5004', publicKey: 'rq:rM>}U?@Lns47E1%kR.o@n%FcmmsL/@{H8]yf7', shards: 16 },
   joinR: { type: 'joinR', rid: 16, ok: false, members: { version: 1, members: [] }, wasMember: true, err: 'refused', shards: 16 },
   status: { type: 'status', rid: 17 },
+  ncall: { type: 'ncall', rid: 18, topic: 'singleton', body: { op: 'receive', name: 'x', state: [1, 2] } },
+  ncallR: { type: 'ncallR', rid: 18, ok: true, body: { ref: { node: 'n1', inc: 1, id: 2 } }, err: 'failed' },
   statusR: { type: 'statusR', rid: 17, node: 'n1', members: { version: 1, members: [{ id: 'n1', endpoint: 'x' }] }, live: ['n1'], held: 12, voting: true },
 };
 
@@ -69,7 +71,7 @@ const OPTIONAL: { readonly [K in MessageType]?: readonly string[] } = {
   readR: ['entry'], prep: ['from'], prepR: ['why', 'entry'], comR: ['why', 'entry'],
   rep: ['expectPromise', 'expectBallot'], repR: ['entry'], renewR: ['why'], hoffR: ['guard', 'err'],
   hgoR: ['token', 'err'], fwd: ['owner'], fwdR: ['err'], msg: ['body'], msgR: ['body', 'err'],
-  join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'],
+  join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'], ncall: ['body'], ncallR: ['body', 'err'],
 };
 /** Keys nested records may omit: Value.handoffTo, EntryView.promise and EntryView.ballot. */
 const NESTED_OPTIONAL = new Set(['handoffTo', 'promise', 'ballot']);

@@ -58,6 +58,7 @@ function message(r: Random, type: string, live?: OwnerRef): Message {
     mset: { type: 'mset', rid, members }, msetR: { type: 'msetR', rid, version: 99 },
     // A join is open to anyone by design when security is off (see README); it is not fuzzed here.
     join: { type: 'status', rid }, joinR: { type: 'joinR', rid, ok: true, members },
+    ncall: { type: 'ncall', rid, topic: 'singleton', body: { op: 'receive', name } }, ncallR: { type: 'ncallR', rid, ok: true },
     status: { type: 'status', rid }, statusR: { type: 'statusR', rid, node: 'rogue', members, live: [], held: 0, voting: true },
   };
   return all[type] as Message;
