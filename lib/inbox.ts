@@ -39,6 +39,9 @@ export interface InboxParts {
   readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
 }
 
+/** Most live values a member sends a starting node; with more, the node waits an expiry period instead. */
+const HELLO_ENTRIES = 4096;
+
 /** At most one "you are not a member" answer per sender per this many ms. */
 const NOTICE_INTERVAL_MS = 1000;
 
@@ -107,7 +110,11 @@ export class Inbox {
       case 'abandon': return a.abandon(m);
       case 'renew': return reply(a.renew(from, m));
       case 'sync': return reply(a.sync(from, m));
-      case 'hello': return reply({ type: 'helloR', rid: m.rid, empty: a.idle });
+      case 'hello': {
+        const entries = a.liveEntries(HELLO_ENTRIES);
+        const voting = a.voting;
+        return reply(entries === undefined ? { type: 'helloR', rid: m.rid, complete: false, voting } : { type: 'helloR', rid: m.rid, complete: true, entries, voting });
+      }
       case 'probe': return p.registry.probe(from, m);
       case 'hoff': return p.registry.handoffOffer(from, m);
       case 'hgo': return p.registry.handoffGo(from, m);

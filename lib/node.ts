@@ -56,6 +56,7 @@ export class PesNode {
   readonly #publicKey: string | undefined;
   readonly #timeout: number;
   readonly #joinTimeout: number;
+  readonly #drainOnSignal: PesOptions['drainOnSignal'];
   readonly #random: () => number;
   readonly #phaseTimeout: number;
   readonly #gossipInterval: number;
@@ -85,6 +86,7 @@ export class PesNode {
     this.#publicKey = options.curve?.publicKey;
     this.#timeout = timeout;
     this.#joinTimeout = positive('joinTimeout', options.joinTimeout ?? 120_000);
+    this.#drainOnSignal = options.drainOnSignal;
     const members = options.members ?? (this.#seeds.length > 0 ? [] : [this.#self()]);
     if (members.length > 0 && !members.some((m) => m.id === this.id)) throw new InvalidArgumentError('members', 'members must include this node');
     this.#membership = new Membership(this.id, { version: members.length > 0 ? 1 : 0, members });
@@ -109,6 +111,7 @@ export class PesNode {
     this.#recovery = new Recovery({
       clock: this.clock, rpc: this.#rpc, self: this.id, members: () => this.#membership.ids(),
       period: () => expiryDuration(hb()) + hb(), retryMs: this.#phaseTimeout * 2, onVote: () => this.#acceptor.startVoting(),
+      adopt: (entries) => this.#acceptor.adopt(entries),
     });
     this.#changes = new MembershipChanges({
       clock: this.clock, rpc: this.#rpc, membership: this.#membership, phaseTimeout: this.#phaseTimeout,
@@ -168,6 +171,7 @@ export class PesNode {
   async start(): Promise<this> {
     if (this.#state !== 'new') return this;
     this.#state = 'running';
+    this.#hookSignals();
     await this.#transport.start(
       (from, inc, messages) => this.#inbox.onFrame(from, inc, messages),
       (peer, up) => {
@@ -175,6 +179,12 @@ export class PesNode {
         this.events.emit(up ? 'nodeup' : 'nodedown', peer);
       },
     );
+    // The list was made before the transport bound: an ephemeral port (:0) is only now known.
+    const list = this.#membership.list();
+    const me = list.members.find((m) => m.id === this.id);
+    if (me !== undefined && me.endpoint !== this.#transport.endpoint) {
+      this.#membership.replace({ version: list.version, members: list.members.map((m) => (m.id === this.id ? this.#self() : m)) });
+    }
     for (const m of this.#membership.list().members) this.#transport.addPeer(m);
     this.#periodic.start();
     if (this.#seeds.length === 0) {
@@ -182,7 +192,7 @@ export class PesNode {
       return this;
     }
     try {
-      await this.#changes.joinAny(this.#seeds, this.#joinTimeout, (seed) => this.join(seed.endpoint, seed.publicKey), () => this.#state === 'running');
+      await this.#changes.joinAny(this.#seeds, this.#joinTimeout, (seed, ms) => this.#join(seed.endpoint, seed.publicKey, Math.min(this.#timeout, ms)), () => this.#state === 'running');
     } catch (e) {
       await this.stop();
       throw e;
@@ -199,7 +209,11 @@ export class PesNode {
    */
   async join(endpoint: string, publicKey?: string): Promise<void> {
     this.#assertRunning();
-    await this.#changes.join(endpoint, publicKey, this.#timeout);
+    await this.#join(endpoint, publicKey, this.#timeout);
+  }
+
+  async #join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<void> {
+    await this.#changes.join(endpoint, publicKey, timeoutMs);
     this.#recovery.start();
   }
 
@@ -210,6 +224,21 @@ export class PesNode {
   async leave(node: string = this.id): Promise<MemberList> {
     this.#assertRunning();
     return this.#changes.remove(node);
+  }
+
+  /** With `drainOnSignal`, SIGTERM/SIGINT drain the node, stop it and exit 0 (a deploy's rolling restart). */
+  #hookSignals(): void {
+    const opt = this.#drainOnSignal;
+    if (opt === undefined || opt === false) return;
+    const timeout = typeof opt === 'object' ? opt.timeout ?? 30_000 : 30_000;
+    let once = false;
+    this.#signalHandler = () => {
+      if (once) return;
+      once = true;
+      void this.drain({ timeout }).catch(() => undefined).then(() => this.stop()).finally(() => process.exit(0));
+    };
+    process.on('SIGTERM', this.#signalHandler);
+    process.on('SIGINT', this.#signalHandler);
   }
 
   #self(): MemberInfo {
@@ -326,6 +355,11 @@ export class PesNode {
   /** The local registration of `name`, when an owner on this node holds it. */
   registration(name: string): Registration | undefined {
     return this.#registry.registration(name);
+  }
+
+  /** Where peers reach this node (an ephemeral port already resolved). */
+  get endpoint(): string {
+    return this.#transport.endpoint;
   }
 
   /** Members of the cluster: the majority base. */

@@ -31,6 +31,11 @@ export interface PesOptions {
    * security is on (the seed's Z85 public key).
    */
   readonly seeds?: readonly (string | Seed)[];
+  /**
+   * On SIGTERM or SIGINT: drain (move every singleton this node runs to other nodes), stop, and exit
+   * with code 0. `true` or `{ timeout }` (ms the drain may take, default 30000). Default off.
+   */
+  readonly drainOnSignal?: boolean | { readonly timeout?: number };
   /** How long start() keeps trying to join through the seeds, ms (default 120000). */
   readonly joinTimeout?: number;
   /** CURVE keys of this node and the allow-list of the cluster's public keys (ZeroMQ mesh only). */

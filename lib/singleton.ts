@@ -6,7 +6,7 @@
  * state. The gap between the two is measured and reported.
  */
 import { AbortedError, AlreadyRegisteredError, NotFoundError, PesError, TimeoutError } from './errors.js';
-import type { Clock } from './clock.js';
+import type { Clock, TimerHandle } from './clock.js';
 import type { Owner } from './owner.js';
 import type { OwnerRef } from './protocol/messages.js';
 import type { Registration } from './registration.js';
@@ -89,7 +89,7 @@ export class Singleton<S = unknown> {
   #state: RunnerState = 'standby';
   #draining = false;
   #current: { reg: Registration; owner: Owner; stop: AbortController; started: Promise<void> } | undefined;
-  #receiver: { owner: Owner; state: S | undefined } | undefined;
+  #receiver: { owner: Owner; state: S | undefined; timer: TimerHandle } | undefined;
   #wake: (() => void) | undefined;
   readonly #watch: Watch;
   readonly #unsubscribe: () => void;
@@ -163,7 +163,8 @@ export class Singleton<S = unknown> {
       else stop.signal.addEventListener('abort', () => resolve(), { once: true });
     });
     reg.signal.removeEventListener('abort', follow);
-    if ((this.#state as RunnerState) === 'handing-off') return; // transfer() stops and releases it
+    // transfer() or close() stop and release it themselves.
+    if ((this.#state as RunnerState) === 'handing-off' || (this.#state as RunnerState) === 'closed') return;
     await this.#stopSpec(reg.ended ?? 'failed');
     this.#current = undefined;
     if (reg.ended === undefined) await reg.unregister().catch(() => {});
@@ -183,22 +184,29 @@ export class Singleton<S = unknown> {
 
   /** @internal On the target of a transfer: an owner waits for the name, with the state to start with. */
   receive(state: S | undefined): OwnerRef {
-    this.#receiver?.owner.exit('replaced');
+    this.#dropReceiver('replaced');
     const owner = this.#p.spawn();
-    this.#receiver = { owner, state };
-    this.#p.clock.setTimeout(() => {
-      if (this.#receiver?.owner === owner && this.#state !== 'running') {
-        owner.exit('no handoff');
-        this.#receiver = undefined;
-      }
+    // If the handoff never comes, the waiting owner goes away.
+    const timer = this.#p.clock.setTimeout(() => {
+      if (this.#receiver?.owner === owner) this.#dropReceiver('no handoff');
     }, this.#p.heartbeat() * 4);
+    this.#receiver = { owner, state, timer };
     return owner.ref;
+  }
+
+  #dropReceiver(reason: string): void {
+    const r = this.#receiver;
+    if (r === undefined) return;
+    this.#p.clock.clearTimeout(r.timer);
+    r.owner.exit(reason);
+    this.#receiver = undefined;
   }
 
   /** A grant on this node: when it is to the owner waiting for a handoff, that owner starts. */
   #maybeReceive(e: OwnershipEvent): void {
     const r = this.#receiver;
     if (r === undefined || e.name !== this.name || e.owner.id !== r.owner.ref.id || e.owner.inc !== r.owner.ref.inc) return;
+    this.#p.clock.clearTimeout(r.timer);
     this.#receiver = undefined;
     const reg = this.#p.registration(this.name);
     if (reg === undefined || reg.owner.id !== r.owner.ref.id) return;
@@ -248,6 +256,11 @@ export class Singleton<S = unknown> {
     if (!on) this.#contendLater();
   }
 
+  /** Whether it was closed (it may then be declared again). */
+  get closed(): boolean {
+    return this.#state === 'closed';
+  }
+
   /** Whether this node would accept the singleton now. */
   get accepting(): boolean {
     return this.#state !== 'closed' && !this.#draining;
@@ -261,7 +274,7 @@ export class Singleton<S = unknown> {
     this.#wake?.();
     this.#watch.close();
     this.#unsubscribe();
-    this.#receiver?.owner.exit('closed');
+    this.#dropReceiver('closed');
     if (cur !== undefined) {
       cur.stop.abort(new AbortedError());
       await this.#stopSpec('stopped');
@@ -282,7 +295,7 @@ export class SingletonManager {
   }
 
   declare<S>(name: string, spec: SingletonSpec<S>): Singleton<S> {
-    if (this.#all.has(name)) throw new AlreadyRegisteredError(name, { node: this.#p.self, inc: 0, id: 0 });
+    if (this.#all.get(name)?.closed === false) throw new AlreadyRegisteredError(name, { node: this.#p.self, inc: 0, id: 0 });
     const s = new Singleton<S>(name, spec, this.#p);
     this.#all.set(name, s as unknown as Singleton<never>);
     return s;

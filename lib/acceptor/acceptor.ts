@@ -19,7 +19,7 @@ import type { Clock } from '../clock.js';
 import { compareBallots, sameBallot } from '../protocol/ballot.js';
 import type {
   AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
-  RenewMsg, RenewReply, RepairMsg, RepairReply, SyncMsg, SyncReply, Value,
+  RenewMsg, RenewReply, RepairMsg, RepairReply, SyncEntry, SyncMsg, SyncReply, Value,
 } from '../protocol/messages.js';
 import { DigestSet, entryHash } from './digest.js';
 
@@ -104,7 +104,6 @@ export class Acceptor {
   readonly #nodes = new Map<string, NodeRenewal>();
   #floor: number;
   #voting: boolean;
-  #everHeldState = false;
   #cleanupShard = 0;
   readonly stats: AcceptorStats = { entries: 0, promises: 0, acks: 0, nacks: 0, repairs: 0, renewals: 0, renewMismatches: 0, cleaned: 0 };
 
@@ -125,23 +124,6 @@ export class Acceptor {
   /** Lets a recovering acceptor vote: it can no longer contradict a live registration. */
   startVoting(): void {
     this.#voting = true;
-  }
-
-  /**
-   * True when nothing here could be part of a live registration: no value that is live (not tombstoned,
-   * not expired) and no promise in flight. A starting node may vote at once only if every other member
-   * is idle (see cluster/recovery.ts).
-   */
-  get idle(): boolean {
-    if (!this.#everHeldState) return true;
-    for (const shard of this.#shards) {
-      for (const e of shard.values()) {
-        this.#expirePromise(e);
-        if (compareBallots(e.promise, e.ballot) > 0) return false;
-        if (e.value !== null && !this.#expired(e)) return false;
-      }
-    }
-    return true;
   }
 
   /** Number of entries (live, expired and tombstones). */
@@ -304,7 +286,6 @@ export class Acceptor {
       renewedAt: this.#clock.now(), hb: 0, attached: undefined, hash: 0,
     };
     this.#shardOf(name).set(name, e);
-    this.#everHeldState = true;
     this.stats.entries++;
     return e;
   }
@@ -340,6 +321,38 @@ export class Acceptor {
       this.#node(v.gnode).set.add(e.hash);
     }
     if (changed) this.#onChange?.({ name, before, ballot: b, value: v, seq });
+  }
+
+  /**
+   * Every live value as sync entries, or undefined when there are more than `limit` (a starting node
+   * then waits out an expiry period instead of copying them).
+   */
+  liveEntries(limit: number): SyncEntry[] | undefined {
+    const out: SyncEntry[] = [];
+    for (const shard of this.#shards) {
+      for (const [name, e] of shard) {
+        if (e.value === null || e.ballot === undefined || this.#expired(e)) continue;
+        if (out.length >= limit) return undefined;
+        out.push([name, e.ballot, e.value, e.seq]);
+      }
+    }
+    return out;
+  }
+
+  /**
+   * Installs live values another member holds (a starting node catching up before it votes): each one
+   * unless a higher ballot (or a newer seq) is already here. Returns how many were installed.
+   */
+  adopt(entries: readonly SyncEntry[]): number {
+    let n = 0;
+    for (const [name, b, v, seq] of entries) {
+      const e = this.#get(name);
+      if (e !== undefined && (compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq <= e.seq))) continue;
+      this.#install(name, e ?? this.#create(name), b, v, seq);
+      this.stats.repairs++;
+      n++;
+    }
+    return n;
   }
 
   /** Live values (not tombstoned, not expired) whose name starts with `prefix`, for snapshots. */

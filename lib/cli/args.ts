@@ -47,7 +47,7 @@ options:
   -h, --help            show this help
 
 output: one line once the node runs (its id, endpoint and members), then one line per change:
-  nodeup ID | nodedown ID | members ID,ID,...  and, at the end, stopping / stopped.`,
+  nodeup ID | nodedown ID | members ID,ID,... | config KEY=VALUE; at the end, stopping / stopped.`,
   },
   status: {
     synopsis: 'usage: pes status --endpoint ENDPOINT [--timeout MS] [--json]\n'

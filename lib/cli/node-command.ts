@@ -59,8 +59,8 @@ export async function runNode(args: NodeArgs, io: CliIo): Promise<number> {
     return key === undefined ? { endpoint } : { endpoint, publicKey: key };
   });
   let endpoint = args.endpoint ?? ZMQ_DEFAULTS.endpoint;
-  // A founding node lists itself as a member before its transport has bound, so with port 0 it would
-  // advertise ":0" to joiners; give it a concrete free port first (see the report on lib/node.ts).
+  // PesNode writes a founding node's own member entry before its transport binds, so with port 0 the
+  // node would advertise ":0" and no joiner could reach it back: give it a concrete free port first.
   if (seeds.length === 0) endpoint = await withConcretePort(endpoint);
   const transport = new ZmqTransport({ clock }, { id, endpoint, curve });
   const node = new PesNode({

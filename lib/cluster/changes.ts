@@ -85,13 +85,13 @@ export class MembershipChanges {
    * mismatch is final.
    */
   async joinAny<T extends { readonly endpoint: string }>(seeds: readonly T[], timeoutMs: number,
-    attempt: (seed: T) => Promise<void>, running: () => boolean): Promise<void> {
+    attempt: (seed: T, timeoutMs: number) => Promise<void>, running: () => boolean): Promise<void> {
     const c = this.#c;
     const deadline = c.clock.now() + timeoutMs;
     for (let round = 0; ; round++) {
       for (const seed of seeds) {
         try {
-          return await attempt(seed);
+          return await attempt(seed, Math.max(1, deadline - c.clock.now()));
         } catch (e) {
           if (e instanceof ConfigError && e.key === 'shards') throw e;
           if (c.clock.now() >= deadline || !running()) throw e;

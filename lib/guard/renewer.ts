@@ -254,6 +254,8 @@ export class Renewer {
     const ms = hb + (this.#c.random() * 2 - 1) * JITTER_MS;
     this.#tick = this.#c.clock.setTimeout(() => {
       this.#tick = undefined;
+      // A process that was paused wakes with both timers overdue: revoke what expired before renewing.
+      if (this.#c.clock.now() >= this.#leaseTimerAt) this.#checkLeases();
       if (this.#held.size === 0) return;
       this.renewNow();
       this.#schedule();

@@ -138,9 +138,14 @@ export interface SyncReply {
 export interface ProbeMsg { readonly type: 'probe'; readonly rid: number; readonly name: string; readonly owner: OwnerRef; readonly b: Ballot }
 export interface ProbeReply { readonly type: 'probeR'; readonly rid: number; readonly alive: boolean; readonly holds: boolean }
 
-/** Start-up: may I vote at once? Every member answers whether its acceptor has ever held state. */
+/** Start-up: may I vote at once? Every member answers with the live values its acceptor holds. */
 export interface HelloMsg { readonly type: 'hello'; readonly rid: number }
-export interface HelloReply { readonly type: 'helloR'; readonly rid: number; readonly empty: boolean }
+/** `complete`: `entries` lists every live value here (false when there are too many to send). */
+export interface HelloReply {
+  readonly type: 'helloR'; readonly rid: number; readonly complete: boolean; readonly entries?: readonly SyncEntry[];
+  /** Whether the answering acceptor votes (one still catching up may not know every live value). */
+  readonly voting: boolean;
+}
 
 /** Handoff step 1: create a guard on the receiving node for `owner`, waiting to take `name` from `from`. */
 export interface HandoffMsg {

@@ -36,6 +36,8 @@ export interface OutboxHooks {
   sent(bytes: number, messages: number): void;
   /** Messages were dropped: queue full, no connection, too old, or the outbox closed. */
   dropped(messages: number): void;
+  /** A frame the peer sent back on this connection (a reply to a request of a non-member asker). */
+  received(parts: readonly Buffer[]): void;
 }
 
 interface Queued {
@@ -85,8 +87,8 @@ export class Outbox {
       immediate: true,
       sendTimeout: 0,
       sendHighWaterMark: options.sendHighWaterMark,
-      // Nothing is ever sent back on this socket; keep its inbound queue minimal.
-      receiveHighWaterMark: 1,
+      // Only replies to a non-member asker (pes status) come back on this socket; keep the queue small.
+      receiveHighWaterMark: 16,
       // Without linger 0, a frame queued to a dead peer keeps the process from exiting after close.
       linger: 0,
       heartbeatInterval: options.heartbeatInterval,
@@ -100,6 +102,15 @@ export class Outbox {
       }),
     });
     this.#socket.connect(options.endpoint);
+    void this.#receiveLoop();
+  }
+
+  async #receiveLoop(): Promise<void> {
+    try {
+      for await (const parts of this.#socket) this.#hooks.received(parts);
+    } catch {
+      // closed under a pending receive
+    }
   }
 
   /** Queues an encoded frame carrying `messages` messages; drops and counts it when the queue is full. */

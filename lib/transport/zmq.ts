@@ -73,6 +73,12 @@ export class ZmqTransport implements Transport {
   readonly #o: ResolvedZmqOptions;
   readonly #route: Buffer;
   readonly #peers = new Map<string, PeerState>();
+  /**
+   * Outboxes by endpoint (and key): peers known under two ids at one endpoint (a seed known by its
+   * address while joining, then by its id) share one DEALER. Two DEALERs with one routing id to one
+   * ROUTER take the identity from each other (handover), and closing the displaced one aborts libzmq.
+   */
+  readonly #outboxes = new Map<string, { outbox: Outbox; users: number }>();
   readonly #stats: ZmqTransportStats = { ...emptyTransportStats(), handshakeFailures: 0 };
   #phase: Phase = 'new';
   #endpoint: string;
@@ -84,6 +90,10 @@ export class ZmqTransport implements Transport {
   #lastTick = 0;
   #pingRid = 0;
   #pending = new Map<string, Message[]>();
+  /** Senders that are no peer (a status asker): clock time last heard; answered over their connection. */
+  readonly #callers = new Map<string, number>();
+  #routerQueue: (readonly [Buffer, Buffer, number])[] = [];
+  #routerPumping = false;
   #flushScheduled = false;
   #onFrame: FrameHandler | undefined;
   #onLiveness: LivenessHandler | undefined;
@@ -137,6 +147,9 @@ export class ZmqTransport implements Transport {
         // A restarted peer reconnects with the same routing id while its old connection may linger;
         // without handover the ROUTER would refuse the new one until the old one times out.
         handover: true,
+        // A reply to a caller that is gone fails at once instead of being dropped silently.
+        mandatory: true,
+        sendTimeout: 0,
         ...(curve === undefined ? {} : { curveServer: true, curveSecretKey: curve.secretKey, zapDomain: ZAP_DOMAIN }),
       }));
       this.#events = inbox.events;
@@ -195,8 +208,8 @@ export class ZmqTransport implements Transport {
     const known = this.#peers.get(peer.id);
     if (known !== undefined) {
       if (known.address.endpoint === address.endpoint && known.address.publicKey === address.publicKey) return;
+      if (known.outbox !== undefined) this.#releaseOutbox(known.address);
       known.address = address;
-      known.outbox?.close();
       known.outbox = running ? this.#openOutbox(address) : undefined;
       return;
     }
@@ -209,7 +222,7 @@ export class ZmqTransport implements Transport {
   removePeer(peer: string): void {
     const known = this.#peers.get(peer);
     if (known === undefined) return;
-    known.outbox?.close();
+    if (known.outbox !== undefined) this.#releaseOutbox(known.address);
     this.#peers.delete(peer);
   }
 
@@ -244,10 +257,9 @@ export class ZmqTransport implements Transport {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
     this.#pending = new Map();
-    for (const peer of this.#peers.values()) {
-      peer.outbox?.close();
-      peer.outbox = undefined;
-    }
+    for (const peer of this.#peers.values()) peer.outbox = undefined;
+    for (const { outbox } of this.#outboxes.values()) outbox.close();
+    this.#outboxes.clear();
     // The observer first, explicitly: see #countHandshakeFailures.
     this.#events?.close();
     this.#events = undefined;
@@ -258,7 +270,28 @@ export class ZmqTransport implements Transport {
     this.#context = undefined;
   }
 
+  /** The outbox to `address`, shared with any other peer id at the same endpoint and key. */
   #openOutbox(address: ZmqPeerAddress): Outbox {
+    const key = `${address.endpoint}\u0000${address.publicKey ?? ''}`;
+    const shared = this.#outboxes.get(key);
+    if (shared !== undefined) {
+      shared.users++;
+      return shared.outbox;
+    }
+    const outbox = this.#newOutbox(address);
+    this.#outboxes.set(key, { outbox, users: 1 });
+    return outbox;
+  }
+
+  #releaseOutbox(address: ZmqPeerAddress): void {
+    const key = `${address.endpoint}\u0000${address.publicKey ?? ''}`;
+    const shared = this.#outboxes.get(key);
+    if (shared === undefined || --shared.users > 0) return;
+    shared.outbox.close();
+    this.#outboxes.delete(key);
+  }
+
+  #newOutbox(address: ZmqPeerAddress): Outbox {
     const context = this.#context;
     if (context === undefined) throw new StoppedError();
     const curve = this.#o.curve;
@@ -285,6 +318,17 @@ export class ZmqTransport implements Transport {
       dropped: (messages) => {
         this.#stats.dropped += messages;
       },
+      received: (parts) => {
+        const [payload, ...extra] = parts;
+        const result = payload === undefined || extra.length > 0 ? undefined : decodeFrame(payload);
+        // Only the answer to a status query this node sent as a non-member: nothing else may enter the
+        // protocol by this path (it skips the check that the sender matches the connection).
+        if (payload === undefined || result === undefined || !result.ok || !result.frame.messages.every((m) => m.type === 'statusR')) {
+          this.#stats.badFrames++;
+          return;
+        }
+        this.#receive([Buffer.from(result.frame.sender, 'utf8'), payload]);
+      },
     });
   }
 
@@ -297,7 +341,12 @@ export class ZmqTransport implements Transport {
     for (const [peer, messages] of out) {
       const outbox = this.#peers.get(peer)?.outbox;
       if (peer !== this.id && outbox === undefined) {
-        this.#stats.dropped += messages.length;
+        const heard = this.#callers.get(peer);
+        if (heard !== undefined && this.#clock.now() - heard <= this.#o.timeout) {
+          for (const [bytes, count] of this.#encode(messages)) this.#routerPush(Buffer.from(peer, 'utf8'), bytes, count);
+        } else {
+          this.#stats.dropped += messages.length;
+        }
         continue;
       }
       for (const [bytes, count] of this.#encode(messages)) {
@@ -311,6 +360,36 @@ export class ZmqTransport implements Transport {
         this.#stats.bytesSent += bytes.byteLength;
         this.#receive([this.#route, bytes]);
       }
+    }
+  }
+
+  /** Replies to a caller that is no peer go out through the inbox ROUTER, one send at a time. */
+  #routerPush(route: Buffer, bytes: Buffer, count: number): void {
+    if (this.#routerQueue.length >= this.#o.limits.queueFrames) {
+      this.#stats.dropped += count;
+      return;
+    }
+    this.#routerQueue.push([route, bytes, count]);
+    if (!this.#routerPumping) void this.#routerPump();
+  }
+
+  async #routerPump(): Promise<void> {
+    this.#routerPumping = true;
+    try {
+      for (let item = this.#routerQueue.shift(); item !== undefined; item = this.#routerQueue.shift()) {
+        const inbox = this.#inbox;
+        if (inbox === undefined) return;
+        try {
+          await inbox.send([item[0], item[1]]);
+          this.#stats.framesSent++;
+          this.#stats.messagesSent += item[2];
+          this.#stats.bytesSent += item[1].byteLength;
+        } catch {
+          this.#stats.dropped += item[2];
+        }
+      }
+    } finally {
+      this.#routerPumping = false;
     }
   }
 
@@ -379,6 +458,9 @@ export class ZmqTransport implements Transport {
     if (peer !== undefined) {
       peer.heard = this.#clock.now();
       if (peer.up !== true) this.#report(peer, true);
+    } else if (sender !== this.id) {
+      if (this.#callers.size >= 1024) this.#callers.clear();
+      this.#callers.set(sender, this.#clock.now());
     }
     let rest = messages;
     if (messages.some((m) => m.type === 'ping' || m.type === 'pong')) {

@@ -906,33 +906,27 @@ test('cleanup: prepare-only leftover deleted -> floor rises above its promised t
   assert.ok(a.floor > 3, `floor ${a.floor} must be above the deleted promise term 3`);
 });
 
-// ---- idle ------------------------------------------------------------------------------------------
+// ---- catching up: liveEntries / adopt ------------------------------------------------------------
 
-test('idle: true with nothing held; false while a promise is in flight or a value is live; true again once free', async () => {
-  const { a } = rig({ termFloor: 5, settings: { promiseTtl: 3000 } });
-  assert.is(a.idle, true);
-  read(a, NAME);
-  prep(a, NAME, ballot(1, 'n1')); // refused: below the floor
-  assert.is(a.idle, true);
-  assert.ok(prep(a, NAME, ballot(5, 'n1')).ok);
-  assert.is(a.idle, false, 'a promise in flight');
-  assert.ok(com(a, NAME, ballot(5, 'n1'), value('A')).ok);
-  assert.is(a.idle, false, 'a live value');
-  assert.ok(com(a, NAME, ballot(5, 'n1'), null, 2).ok);
-  assert.is(a.idle, true, 'tombstoned');
+test('liveEntries: lists live values only; undefined past the limit', async () => {
+  const { a, clock } = rig();
+  grant(a, 'live', ballot(1, 'n1'), value('A'));
+  grant(a, 'gone', ballot(1, 'n1'), value('A'));
+  assert.ok(com(a, 'gone', ballot(1, 'n1'), null, 2).ok);
+  assert.equal(a.liveEntries(10)?.map((e) => e[0]), ['live']);
+  assert.is(a.liveEntries(0), undefined);
+  await clock.advance(3 * 1000 + 1);
+  assert.equal(a.liveEntries(10), [], 'expired values are not live');
 });
 
-test('idle: a live value that expires -> idle again; a lapsed promise -> idle again', async () => {
-  const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
-  assert.ok(prep(a, NAME, ballot(1, 'n1')).ok);
-  assert.ok(com(a, NAME, ballot(1, 'n1'), value('A')).ok);
-  assert.is(a.idle, false);
-  await clock.advance(3 * 1000 + 1);
-  assert.is(a.idle, true, 'expired after 3 heartbeats');
-  assert.ok(prep(a, 'other', ballot(1, 'n2')).ok);
-  assert.is(a.idle, false);
-  await clock.advance(3001);
-  assert.is(a.idle, true, 'the promise lapsed');
+test('adopt: installs what is missing or older, never over a higher ballot; counts repairs', () => {
+  const { a } = rig();
+  grant(a, 'mine', ballot(9, 'n1'), value('A'));
+  const n = a.adopt([['new', ballot(2, 'n2'), value('B'), 1], ['mine', ballot(3, 'n2'), value('B'), 1]]);
+  assert.is(n, 1);
+  assert.equal(view(a, 'new').ballot, ballot(2, 'n2'));
+  assert.equal(view(a, 'mine').ballot, ballot(9, 'n1'));
+  assert.is(a.stats.repairs, 1);
 });
 
 test.run();

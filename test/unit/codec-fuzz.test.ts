@@ -178,7 +178,7 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'probe': return { type, rid, name: name(r), owner: owner(r), b: ballot(r) };
     case 'probeR': return { type, rid, alive: r.chance(0.5), holds: r.chance(0.5) };
     case 'hello': return { type, rid };
-    case 'helloR': return { type, rid, empty: r.chance(0.5) };
+    case 'helloR': return { type, rid, complete: r.chance(0.5), voting: r.chance(0.5), ...opt(r, 'entries', () => [[name(r), ballot(r), val(r), count(r)] as const]) };
     case 'hoff': return { type, rid, name: name(r), owner: owner(r), from: ballot(r) };
     case 'hoffR': return { type, rid, ok: r.chance(0.5), ...opt(r, 'guard', () => id(r)), ...opt(r, 'err', () => err(r)) };
     case 'hgo': return { type, rid, name: name(r), guard: id(r), seq: count(r) };

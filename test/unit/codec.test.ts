@@ -38,7 +38,7 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
   probe: { type: 'probe', rid: 7, name: NAME, owner, b: b1 },
   probeR: { type: 'probeR', rid: 7, alive: true, holds: false },
   hello: { type: 'hello', rid: 8 },
-  helloR: { type: 'helloR', rid: 8, empty: true },
+  helloR: { type: 'helloR', rid: 8, complete: true, voting: false, entries: [[NAME, b1, value, 3]] },
   hoff: { type: 'hoff', rid: 9, name: NAME, owner, from: b1 },
   hoffR: { type: 'hoffR', rid: 9, ok: false, guard: 'n2/4/2', err: 'busy' },
   hgo: { type: 'hgo', rid: 10, name: NAME, guard: 'n2/4/2', seq: 5 },
@@ -70,7 +70,7 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
 const OPTIONAL: { readonly [K in MessageType]?: readonly string[] } = {
   readR: ['entry'], prep: ['from'], prepR: ['why', 'entry'], comR: ['why', 'entry'],
   rep: ['expectPromise', 'expectBallot'], repR: ['entry'], renewR: ['why'], hoffR: ['guard', 'err'],
-  hgoR: ['token', 'err'], fwd: ['owner'], fwdR: ['err'], msg: ['body'], msgR: ['body', 'err'],
+  helloR: ['entries'], hgoR: ['token', 'err'], fwd: ['owner'], fwdR: ['err'], msg: ['body'], msgR: ['body', 'err'],
   join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'], ncall: ['body'], ncallR: ['body', 'err'],
 };
 /** Keys nested records may omit: Value.handoffTo, EntryView.promise and EntryView.ballot. */

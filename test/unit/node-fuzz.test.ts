@@ -47,7 +47,7 @@ function message(r: Random, type: string, live?: OwnerRef): Message {
     renewR: { type: 'renewR', rid, ok: true, count: 0, digest: 0 },
     sync: { type: 'sync', rid, hb: 1000, part: 0, parts: 1, entries: [[name, b, value, 1]] }, syncR: { type: 'syncR', rid, part: 0, refused: [] },
     probe: { type: 'probe', rid, name, owner, b }, probeR: { type: 'probeR', rid, alive: true, holds: true },
-    hello: { type: 'hello', rid }, helloR: { type: 'helloR', rid, empty: true },
+    hello: { type: 'hello', rid }, helloR: { type: 'helloR', rid, complete: true, voting: true, entries: [] },
     hoff: { type: 'hoff', rid, name, owner, from: b }, hoffR: { type: 'hoffR', rid, ok: true, guard: 'x/1/1' },
     hgo: { type: 'hgo', rid, name, guard: 'n1/1/1', seq: 2 }, hgoR: { type: 'hgoR', rid, ok: true, token: 5 },
     fwd: { type: 'fwd', rid, op: 'unregister', name, b }, fwdR: { type: 'fwdR', rid, ok: true },
