@@ -1,8 +1,9 @@
 /**
- * The demo (`npm start`): a real 3-process pes cluster on loopback. Each process declares the singleton
- * 'report-job'; exactly one runs it. The demo prints a live view of who owns it and with which fencing
- * token, kills the owner's process (kill -9) and shows the failover, then drains the new owner (a
- * deploy's handoff: state moves, no overlap, measured gap), and exits by itself.
+ * The demo (`npm start`): a real 3-process pes cluster on loopback. Each process declares the same
+ * cron job ('report', every second); exactly one runs each fire. The demo prints a live view of who
+ * owns it and with which fencing token, kills the owner's process (kill -9) and shows the failover, then
+ * drains the new owner (a deploy's handoff: the job moves with its last fire, no overlap, measured gap),
+ * checks that no fire ran twice, and exits by itself.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import path from 'node:path';
@@ -17,6 +18,8 @@ const lines: Line[] = [];
 const started = Date.now();
 const stamp = (t = Date.now()): string => `${((t - started) / 1000).toFixed(1).padStart(5)}s`;
 let owner: { id: string; token: number; count: number } | undefined;
+/** Every fire: scheduled time -> node that ran it. */
+const fires = new Map<string, string[]>();
 
 function startNode(id: string, seed?: string): Proc {
   const args = ['--conditions=source', '--import', 'tsx', path.join(here, 'demo', 'node.ts'), id, ...(seed === undefined ? [] : [seed])];
@@ -28,9 +31,12 @@ function startNode(id: string, seed?: string): Proc {
     try { l = JSON.parse(text) as Line; } catch { return; }
     lines.push(l);
     if (l.event === 'up') p.endpoint = String(l['endpoint']);
-    if (l.event === 'start') console.log(`${stamp(l.t)}  ${l.id} starts report-job, token ${l['token']}${l['handedOver'] ? `, handed count ${l['count']}` : ''}`);
-    if (l.event === 'stop') console.log(`${stamp(l.t)}  ${l.id} stops report-job (${l['reason']})`);
-    if (l.event === 'tick') owner = { id: l.id, token: Number(l['token']), count: Number(l['count']) };
+    if (l.event === 'owner' && l['snapshot'] !== true && l.id === l['owner']) console.log(`${stamp(l.t)}  ${l.id} owns cron/report now (${l['kind']}), token ${l['token']}`);
+    if (l.event === 'tick') {
+      const at = String(l['scheduledAt']);
+      fires.set(at, [...(fires.get(at) ?? []), l.id]);
+      owner = { id: l.id, token: Number(l['token']), count: owner?.id === l.id ? owner.count + 1 : 1 };
+    }
     if (l.event === 'drained') {
       for (const m of l['moved'] as { name: string; to: string; gapMs: number }[]) {
         console.log(`${stamp(l.t)}  ${l.id} drained: ${m.name} -> ${m.to}, gap ${m.gapMs.toFixed(1)} ms`);
@@ -53,7 +59,7 @@ async function until<T>(what: string, fn: () => T | undefined, ms: number): Prom
 
 const view = setInterval(() => {
   const row = procs.map((p) => `${p.id}:${p.alive ? 'up' : 'down'}`).join('  ');
-  console.log(`${stamp()}  [${row}]  report-job owner: ${owner === undefined ? '-' : `${owner.id} token ${owner.token} count ${owner.count}`}`);
+  console.log(`${stamp()}  [${row}]  cron 'report' runs on: ${owner === undefined ? '-' : `${owner.id} (token ${owner.token}, ${owner.count} fires)`}`);
 }, 1000);
 
 try {
@@ -74,7 +80,10 @@ try {
   draining.child.stdin!.write('drain\n');
   const third = await until('handoff', () => (owner !== undefined && owner.id !== second.id ? owner : undefined), 20_000);
   await until('a tick after handoff', () => (owner !== undefined && owner.count > third.count ? owner : undefined), 10_000);
-  console.log(`${stamp()}  ${third.id} runs report-job with token ${third.token}; stopping the cluster`);
+  console.log(`${stamp()}  ${third.id} runs the job with token ${third.token}; stopping the cluster`);
+  const twice = [...fires].filter(([, nodes]) => nodes.length > 1);
+  console.log(`${stamp()}  ${fires.size} fires, ${twice.length} ran more than once`);
+  if (twice.length > 0) throw new Error(`fires ran twice: ${JSON.stringify(twice)}`);
 } finally {
   clearInterval(view);
   for (const p of procs) if (p.alive && p.child.pid !== undefined) process.kill(p.child.pid, 'SIGTERM');

@@ -1,10 +1,11 @@
 /**
- * One node of the demo (examples/demo.ts starts three): a pes node over ZeroMQ on loopback that declares
- * the singleton 'report-job' (it counts, once a second, on exactly one node) and reports as JSON lines.
- * Reads commands on stdin: "drain". Drains and exits on SIGTERM.
+ * One node of the demo (examples/demo.ts starts three): a pes node over ZeroMQ on loopback running the
+ * singleton cron job 'report' (every second, on exactly one node of the cluster) and reporting as JSON
+ * lines. Reads commands on stdin: "drain". Drains and exits on SIGTERM.
  */
 import { createInterface } from 'node:readline';
 import { Pes } from 'pes';
+import { cron } from 'pes/plugins/cron';
 
 const [id = 'node', seed] = process.argv.slice(2);
 const out = (event: Record<string, unknown>): void => { process.stdout.write(`${JSON.stringify({ id, t: Date.now(), ...event })}\n`); };
@@ -15,22 +16,13 @@ const node = await Pes.start({
 });
 out({ event: 'up', endpoint: node.endpoint });
 
-let count = 0;
-node.singleton<{ count: number }>('report-job', {
-  start(ctx) {
-    count = ctx.state?.count ?? count;
-    out({ event: 'start', token: ctx.token, count, handedOver: ctx.state !== undefined });
-    const timer = setInterval(() => {
-      if (!ctx.registration.valid) return; // the lease is checked before every piece of work
-      count++;
-      out({ event: 'tick', token: ctx.token, count });
-    }, 1000);
-    ctx.signal.addEventListener('abort', () => clearInterval(timer), { once: true });
-  },
-  handoff: () => ({ count }),
-  stop(reason) {
-    out({ event: 'stop', reason });
-  },
+// Every node declares the same job; only the node that owns 'cron/report' runs its fires.
+cron(node, 'report', '* * * * * *', (ctx) => {
+  out({ event: 'tick', token: ctx.token, scheduledAt: ctx.scheduledAt.toISOString() });
+});
+const watch = node.watch('cron/report');
+watch.on('change', (c) => {
+  if (c.kind === 'registered' || c.kind === 'handoff') out({ event: 'owner', owner: c.owner.node, token: c.token, kind: c.kind, snapshot: c.snapshot });
 });
 
 const rl = createInterface({ input: process.stdin });
