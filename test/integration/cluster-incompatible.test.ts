@@ -1,4 +1,4 @@
-// timeout: 90
+// timeout: 180
 /**
  * Nodes that cannot form one cluster fail clearly, not silently: a joiner with another shard count is
  * refused at once with a ConfigError naming 'shards'; frames of another protocol version are counted as

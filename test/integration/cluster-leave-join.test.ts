@@ -1,4 +1,4 @@
-// timeout: 90
+// timeout: 240
 /**
  * Membership changes while names are held, with real node processes on tcp loopback
  * (fixtures/cluster-node.ts): a member leaves (by itself, or killed and removed by another member), a
@@ -43,7 +43,7 @@ for (const how of ['leaves by itself', 'is killed and removed by another node'] 
       await c.settled([a, b], 10_000);
 
       const [d] = await c.spawn(['n4']) as [NodeProcess];
-      await d.loaded(30_000);
+      await d.loaded(90_000);
       await d.call('start', { seeds: [b.endpoint] }, 30_000);
       const startedAt = now();
       await c.settled([a, b, d], 20_000);

@@ -1,4 +1,4 @@
-// timeout: 120
+// timeout: 300
 /**
  * Real clusters of 3 and 5 node processes on tcp loopback (fixtures/cluster-node.ts), driven over
  * stdin/stdout: one winner of a concurrent registration; failover after kill -9 of the owner's process
@@ -46,7 +46,7 @@ function oneWinner(replies: readonly Reply[], who: readonly NodeProcess[]): numb
 
 for (const size of [3, 5]) {
   test(`multiprocess (${size} nodes): concurrent register from every node -> one winner, whereis agrees; kill -9 the owner -> a survivor gets the name within 3 heartbeats + margin`,
-    () => withCluster({ nodes: size }, 60_000, async (c: Cluster) => {
+    () => withCluster({ nodes: size }, 120_000, async (c: Cluster) => {
       const all = c.nodes;
       const replies = await Promise.all(all.map((p) => p.request('register', { name: 'race' })));
       const w = oneWinner(replies, all);
@@ -80,7 +80,7 @@ for (const size of [3, 5]) {
 
 for (const size of [3, 5]) {
   test(`multiprocess (${size} nodes): owner SIGSTOPped past its lease -> a new owner only after the old lease deadline; on SIGCONT the old owner reports 'lost' before anything else`,
-    () => withCluster({ nodes: size, trace: Array.from({ length: size }, (_, i) => `n${i + 1}`) }, 60_000, async (c: Cluster) => {
+    () => withCluster({ nodes: size, trace: Array.from({ length: size }, (_, i) => `n${i + 1}`) }, 120_000, async (c: Cluster) => {
       const [rival, owner] = c.nodes as [NodeProcess, NodeProcess];
       const others = c.nodes.filter((p) => p !== owner);
       // The owner's worker writes a `work` line every 20 ms while its registration is valid.

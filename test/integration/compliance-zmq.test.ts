@@ -1,4 +1,4 @@
-// timeout: 120
+// timeout: 240
 /**
  * The compliance suite (fixtures/cluster-scenarios.ts) over real ZeroMQ sockets on tcp loopback: three
  * PesNodes in this process, each with its own ZmqTransport (started by `Pes.start` with an endpoint and
