@@ -19,7 +19,7 @@ const MARGIN = 2000;
 
 for (const how of ['leaves by itself', 'is killed and removed by another node'] as const) {
   test(`multiprocess (3 nodes): a node ${how} while names are held, a new node joins -> the others keep their names with the same token; the new node votes later and sees the holders`,
-    () => withCluster({ nodes: 3 }, 60_000, async (c: Cluster) => {
+    () => withCluster({ nodes: 3 }, 150_000, async (c: Cluster) => {
       const [a, b, gone] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
       const held = [
         { p: a, name: 'held-a1' }, { p: a, name: 'held-a2' }, { p: b, name: 'held-b1' },
