@@ -11,7 +11,7 @@ import type { ClusterConfig } from './cluster/config.js';
 import type { Membership } from './cluster/membership.js';
 import type { Delivery } from './delivery.js';
 import type { Clock } from './clock.js';
-import type { GossipMsg, Message, RequestMsg, StatusReply } from './protocol/messages.js';
+import type { Ballot, GossipMsg, Message, RequestMsg, StatusReply, Value } from './protocol/messages.js';
 import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
@@ -35,6 +35,8 @@ export interface InboxParts {
   /** The member list and settings, to tell a removed node that it is out. */
   readonly gossip: () => GossipMsg;
   readonly clock: Clock;
+  /** A grant another node (or this one) reports decided. */
+  readonly decided: (name: string, b: Ballot, v: Value | null) => void;
   /** Handlers of node calls, by topic. */
   readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
 }
@@ -125,6 +127,7 @@ export class Inbox {
       case 'mget': return p.changes.onGet(from, m);
       case 'mset': return p.changes.onSet(from, m);
       case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
+      case 'own': return p.decided(m.name, m.b, m.v);
       case 'ncall': {
         const handler = p.calls.get(m.topic);
         if (handler === undefined) return reply({ type: 'ncallR', rid: m.rid, ok: false, err: 'not-found' });

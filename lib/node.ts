@@ -105,7 +105,9 @@ export class PesNode {
         clock: this.clock, rpc: this.#rpc, membership: this.#membership, config: this.#config, owners: this.#owners,
         renewer: this.#renewer, events: this.events, random: this.#random, reachable: (n) => this.#transport.reachable(n),
       },
-      { node: this.id, incarnation: this.incarnation, termFloor: () => Math.max(termFloor, this.#acceptor.floor), phaseTimeout: this.#phaseTimeout, timeout },
+      // Terms start from the wall clock now, not at this node's start: a node started before its peers
+      // would otherwise propose below their floors and be refused on every first attempt.
+      { node: this.id, incarnation: this.incarnation, termFloor: () => Math.max(Math.floor(this.clock.wallNow()) * 1000, this.#acceptor.floor), phaseTimeout: this.#phaseTimeout, timeout },
     );
     this.#delivery = new Delivery({ clock: this.clock, rpc: this.#rpc, owners: this.#owners, registry: this.#registry, timeout });
     this.#recovery = new Recovery({
@@ -129,8 +131,8 @@ export class PesNode {
       },
     });
     this.#watches = new WatchHub({
-      clock: this.clock, live: (prefix) => this.#acceptor.live(prefix), isLive: (name, b) => this.#acceptor.isLive(name, b),
-      scanEvery: () => Math.max(250, hb() / 4),
+      clock: this.clock, live: (prefix) => this.#acceptor.live(prefix), stateOf: (name, b) => this.#acceptor.stateOf(name, b),
+      scanEvery: () => Math.max(250, hb() / 2),
     });
     this.events.on('lost', (e) => this.#watches.onLost(e.name, e.owner, this.id, e.token));
     this.#membership.onChange((ids) => {
@@ -145,6 +147,11 @@ export class PesNode {
       serving: () => this.#state === 'running' || this.#state === 'stopping',
       status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
       gossip: () => this.#gossipMessage(), clock: this.clock, calls: this.#calls.handlers,
+      decided: (name, b, v) => {
+        if (v === null) return this.#watches.onReleased(name, b);
+        this.#acceptor.confirm(name, b);
+        this.#watches.onDecided(name, b, v);
+      },
     });
     this.#singletons = new SingletonManager({
       clock: this.clock, random: this.#random, self: this.id, heartbeat: hb,

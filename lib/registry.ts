@@ -80,6 +80,8 @@ export class Registry {
   readonly #o: RegistryOptions;
   readonly #guards = new Map<string, GuardRecord>();
   readonly #held = new Map<string, GuardRecord>();
+  /** Guard ids by local owner id (owners on other nodes never exit here). */
+  readonly #byOwner = new Map<number, Set<string>>();
   #nextGuard = 1;
   readonly registerLatency = new LatencyWindow();
   readonly lookupLatency = new LatencyWindow();
@@ -233,9 +235,9 @@ export class Registry {
   }
 
   #ownerExited(ref: OwnerRef): void {
-    for (const rec of [...this.#guards.values()]) {
-      if (sameOwner(rec.guard.ctx.owner, ref)) rec.guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
-    }
+    const gids = this.#byOwner.get(ref.id);
+    if (gids === undefined) return;
+    for (const gid of [...gids]) this.#guards.get(gid)?.guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
   }
 
   /** Releases every guard (node stop); resolves when all have stopped or after `ms`. */
@@ -320,6 +322,11 @@ export class Registry {
     const guard = new Guard({ clock: c.clock, rpc: c.rpc, random: c.random, reachable: c.reachable }, ctx, initial, this.#callbacks);
     const rec: GuardRecord = { guard, startedAt: c.clock.now(), handoffs: [], stops: [] };
     this.#guards.set(gid, rec);
+    if (owner.node === o.node) {
+      let set = this.#byOwner.get(owner.id);
+      if (set === undefined) this.#byOwner.set(owner.id, (set = new Set()));
+      set.add(gid);
+    }
     return rec;
   }
 
@@ -340,6 +347,8 @@ export class Registry {
       rec.registration = registration;
       this.registerLatency.record(this.#c.clock.now() - rec.startedAt);
       this.#c.events.emit('registered', { name, owner, token: b.t });
+      // Decided: every member's ownership watches may report it now (their acceptors may not know yet).
+      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name, b, v: value, seq });
       rec.acquire?.resolve(registration);
       rec.acquire = undefined;
       if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: true, token: b.t });
@@ -372,6 +381,9 @@ export class Registry {
     stopped: (guard) => {
       const rec = this.#guards.get(guard.ctx.gid);
       this.#guards.delete(guard.ctx.gid);
+      const set = this.#byOwner.get(guard.ctx.owner.id);
+      set?.delete(guard.ctx.gid);
+      if (set?.size === 0) this.#byOwner.delete(guard.ctx.owner.id);
       if (rec === undefined) return;
       rec.acquire?.reject(new AbortedError());
       for (const w of rec.handoffs.splice(0)) w.reject(new AbortedError());
@@ -388,6 +400,11 @@ export class Registry {
     if (reason === 'lost' || reason === 'handoff') this.#c.owners.get(guard.ctx.owner)?.revoke(guard.ctx.name, reason);
     const ev = { name: registration.name, owner: registration.owner, token: registration.token };
     this.#c.events.emit('released', { ...ev, reason });
+    // A release by the owner's side is news for every watch (a lost lease is seen as expiry instead).
+    if ((reason === 'unregistered' || reason === 'exit' || reason === 'stopped') && guard.held !== undefined) {
+      const { b, seq } = guard.held;
+      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name: ev.name, b, v: null, seq });
+    }
     if (reason === 'lost') this.#c.events.emit('lost', ev);
   }
 

@@ -1,7 +1,9 @@
 /**
- * Ownership watches. Every node learns of ownership changes from its own acceptor, which sees every
- * value the cluster accepts (and is repaired by renewals when it missed one), so no extra messages are
- * needed: a watch on any node sees the same changes, each once, in token order per name.
+ * Ownership watches. A grant is reported once it is decided: when the granting node's notice arrives
+ * (it sends one to every member when a majority has accepted), or when the node's own acceptor has seen
+ * the value renewed (only decided values are renewed; a commit alone may be a loser's, taken back). So a
+ * watch on any node sees the same changes, each once, in token order per name, even on a node whose
+ * acceptor missed or refused the commit.
  *
  * Kinds: 'registered' (a new grant), 'handoff' (a grant that took over a handoff marker), 'unregistered'
  * (the owner released it), 'expired' (3 heartbeats without renewal, seen by this acceptor's clock),
@@ -12,7 +14,7 @@
 import { EventEmitter } from 'eventemitter3';
 import type { AcceptedChange, LiveEntry } from './acceptor/acceptor.js';
 import type { Clock, TimerHandle } from './clock.js';
-import type { Ballot, OwnerRef } from './protocol/messages.js';
+import type { Ballot, OwnerRef, Value } from './protocol/messages.js';
 
 /** One ownership change. */
 export interface OwnershipChange {
@@ -36,7 +38,7 @@ export interface WatchHubParts {
   readonly clock: Clock;
   /** Live values of the local acceptor. */
   readonly live: (prefix: string) => LiveEntry[];
-  readonly isLive: (name: string, ballot: Ballot) => boolean;
+  readonly stateOf: (name: string, ballot: Ballot) => 'live' | 'expired' | 'other';
   /** How often to look for expired values (a heartbeat). */
   readonly scanEvery: () => number;
 }
@@ -139,7 +141,7 @@ export class WatchHub {
     const prefix = target === '*' ? '' : target.endsWith('*') ? target.slice(0, -1) : target;
     const snapshot: OwnershipChange[] = [];
     for (const e of this.#p.live(prefix).sort((a, b) => (a.name < b.name ? -1 : 1))) {
-      if (!w.matches(e.name)) continue;
+      if (!w.matches(e.name) || !e.confirmed) continue;
       const known = this.#current.get(e.name);
       if (known === undefined || known.token < e.ballot.t) {
         this.#current.set(e.name, { owner: e.value.owner, node: e.value.gnode, ballot: e.ballot, token: e.ballot.t, ended: false, down: false });
@@ -151,24 +153,33 @@ export class WatchHub {
     return w;
   }
 
-  /** The local acceptor accepted a value change. */
+  /** The local acceptor accepted a value change: only a release of a reported grant is news from here. */
   onAccepted(c: AcceptedChange): void {
-    if (this.#watches.size === 0) return;
+    if (this.#watches.size === 0 || c.value !== null) return;
     const cur = this.#current.get(c.name);
-    if (c.value === null) {
-      // A tombstone ends the grant it names; one for an older grant (or none we know) is not news.
-      if (cur !== undefined && !cur.ended && cur.token === c.ballot.t) {
-        cur.ended = true;
-        this.#emit({ name: c.name, kind: 'unregistered', owner: cur.owner, node: cur.node, token: cur.token, snapshot: false });
-      }
-      return;
+    // A tombstone ends the grant it names; one for an older grant (or one never reported) is not news.
+    if (cur !== undefined && !cur.ended && cur.token === c.ballot.t) {
+      cur.ended = true;
+      this.#emit({ name: c.name, kind: 'unregistered', owner: cur.owner, node: cur.node, token: cur.token, snapshot: false });
     }
-    // A handoff marker is the old grant's last word, not an owner: the grant that follows is the change.
-    if (c.value.handoffTo !== undefined) return;
-    if (cur !== undefined && cur.token >= c.ballot.t) return;
-    const kind = c.before.value?.handoffTo !== undefined ? 'handoff' : 'registered';
-    this.#current.set(c.name, { owner: c.value.owner, node: c.value.gnode, ballot: c.ballot, token: c.ballot.t, ended: false, down: false });
-    this.#emit({ name: c.name, kind, owner: c.value.owner, node: c.value.gnode, token: c.ballot.t, snapshot: false });
+  }
+
+  /** The owner released the grant `ballot` (its node says so: unregister, exit or stop). */
+  onReleased(name: string, ballot: Ballot): void {
+    const cur = this.#current.get(name);
+    if (cur === undefined || cur.ended || cur.token !== ballot.t) return;
+    cur.ended = true;
+    this.#emit({ name, kind: 'unregistered', owner: cur.owner, node: cur.node, token: cur.token, snapshot: false });
+  }
+
+  /** A grant is decided (a majority accepted it). */
+  onDecided(name: string, ballot: Ballot, value: Value): void {
+    if (this.#watches.size === 0 || value.handoffTo !== undefined) return;
+    const cur = this.#current.get(name);
+    if (cur !== undefined && cur.token >= ballot.t) return;
+    this.#current.set(name, { owner: value.owner, node: value.gnode, ballot, token: ballot.t, ended: false, down: false });
+    const kind = value.via === 'handoff' ? 'handoff' : 'registered';
+    this.#emit({ name, kind, owner: value.owner, node: value.gnode, token: ballot.t, snapshot: false });
   }
 
   /** A peer stopped answering: its owners may be gone (their names stay held until the lease ends). */
@@ -207,11 +218,22 @@ export class WatchHub {
     this.#current.clear();
   }
 
-  /** Values that went 3 heartbeats without renewal here are reported once as expired. */
+  /**
+   * Grants this acceptor has seen renewed but no notice reported (a lost notice) are reported now; values
+   * that went 3 heartbeats without renewal here are reported once as expired.
+   */
   #expireScan(): void {
+    const prefixes = new Set<string>();
+    for (const w of this.#watches) prefixes.add(w.target === '*' ? '' : w.target.endsWith('*') ? w.target.slice(0, -1) : w.target);
+    for (const prefix of prefixes) {
+      for (const e of this.#p.live(prefix)) {
+        if (e.confirmed && [...this.#watches].some((w) => w.matches(e.name))) this.onDecided(e.name, e.ballot, e.value);
+      }
+    }
     for (const [name, cur] of this.#current) {
       if (cur.ended) continue;
-      if (this.#p.isLive(name, cur.ballot)) continue;
+      // Only this acceptor's own copy running out counts; a lagging copy says nothing.
+      if (this.#p.stateOf(name, cur.ballot) !== 'expired') continue;
       cur.ended = true;
       this.#emit({ name, kind: 'expired', owner: cur.owner, node: cur.node, token: cur.token, snapshot: false });
     }

@@ -50,7 +50,11 @@ export interface AcceptedChange {
 }
 
 /** A live value this acceptor holds (for snapshots). */
-export interface LiveEntry { readonly name: string; readonly ballot: Ballot; readonly value: Value; readonly seq: number }
+export interface LiveEntry {
+  readonly name: string; readonly ballot: Ballot; readonly value: Value; readonly seq: number;
+  /** Known decided (see Entry.confirmed); an unconfirmed value may still be a loser's commit. */
+  readonly confirmed: boolean;
+}
 
 export interface AcceptorOptions {
   /** Number of shards (must match cluster-wide). */
@@ -73,6 +77,9 @@ interface Entry {
   renewedAt: number;
   /** Heartbeat the last per-entry renewal carried. */
   hb: number;
+  /** Whether this value is known to be decided: installed from its lease holder (sync, adoption), or
+   * renewed since it was committed. A commit alone may be a loser's, taken back later. */
+  confirmed: boolean;
   /** The guard node whose renewals cover this entry, and the entry's digest hash. */
   attached: string | undefined;
   hash: number;
@@ -229,7 +236,7 @@ export class Acceptor {
       }
       const fresh = e !== undefined && sameBallot(e.ballot, b) && e.seq === seq && sameBallot(e.promise, b);
       if (!fresh) this.stats.repairs++;
-      this.#install(name, e ?? this.#create(name), b, v, seq, m.hb);
+      this.#install(name, e ?? this.#create(name), b, v, seq, m.hb, true);
     });
     return { type: 'syncR', rid: m.rid, part: m.part, refused };
   }
@@ -243,10 +250,10 @@ export class Acceptor {
     const { deleteTimeThreshold, deleteLimit } = this.#settings();
     const now = this.#clock.now();
     let removed = 0;
-    for (let visited = 0; visited < this.#shards.length && removed < deleteLimit; visited++) {
-      const shard = this.#shards[this.#cleanupShard];
+    // One shard per pass: an idle acceptor with many live names must not scan them all every period.
+    {
+      const shard = this.#shards[this.#cleanupShard] as Map<string, Entry>;
       this.#cleanupShard = (this.#cleanupShard + 1) % this.#shards.length;
-      if (shard === undefined) continue;
       for (const [name, e] of shard) {
         if (removed >= deleteLimit) break;
         this.#expirePromise(e);
@@ -258,7 +265,6 @@ export class Acceptor {
         shard.delete(name);
         removed++;
       }
-      if (removed > 0) break;
     }
     this.stats.cleaned += removed;
     this.stats.entries = this.size;
@@ -283,7 +289,7 @@ export class Acceptor {
   #create(name: string): Entry {
     const e: Entry = {
       promise: undefined, maxTerm: 0, promisedAt: 0, ballot: undefined, value: null, seq: 0,
-      renewedAt: this.#clock.now(), hb: 0, attached: undefined, hash: 0,
+      renewedAt: this.#clock.now(), hb: 0, confirmed: false, attached: undefined, hash: 0,
     };
     this.#shardOf(name).set(name, e);
     this.stats.entries++;
@@ -303,7 +309,7 @@ export class Acceptor {
     return !(sameBallot(e.ballot, b) && seq < e.seq);
   }
 
-  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number): void {
+  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number, confirmed = false): void {
     const changed = !sameBallot(e.ballot, b) || e.seq !== seq;
     const before = { ballot: e.ballot, value: e.value, live: e.value !== null && !this.#expired(e) };
     this.#detach(e);
@@ -314,6 +320,8 @@ export class Acceptor {
     e.seq = seq;
     e.renewedAt = this.#clock.now();
     e.hb = hb ?? v?.hb ?? 0;
+    // A commit never confirms by itself (a duplicate of a loser's commit must not); only what kept it does.
+    e.confirmed = confirmed || (!changed && e.confirmed);
     // A handoff marker is not renewed by its old node: it lives 3 heartbeats from its own commit.
     if (v !== null && v.handoffTo === undefined) {
       e.attached = v.gnode;
@@ -348,7 +356,7 @@ export class Acceptor {
     for (const [name, b, v, seq] of entries) {
       const e = this.#get(name);
       if (e !== undefined && (compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq <= e.seq))) continue;
-      this.#install(name, e ?? this.#create(name), b, v, seq);
+      this.#install(name, e ?? this.#create(name), b, v, seq, undefined, true);
       this.stats.repairs++;
       n++;
     }
@@ -361,16 +369,27 @@ export class Acceptor {
     for (const shard of this.#shards) {
       for (const [name, e] of shard) {
         if (e.value === null || e.ballot === undefined || !name.startsWith(prefix) || this.#expired(e)) continue;
-        out.push({ name, ballot: e.ballot, value: e.value, seq: e.seq });
+        out.push({ name, ballot: e.ballot, value: e.value, seq: e.seq, confirmed: this.#confirmed(e) });
       }
     }
     return out;
   }
 
-  /** Whether the value of `name` under `ballot` is still live here. */
-  isLive(name: string, ballot: Ballot): boolean {
+  /** The value of `name` under `ballot` is known decided (its guard said a majority accepted it). */
+  confirm(name: string, ballot: Ballot): void {
     const e = this.#shardOf(name).get(name);
-    return e !== undefined && e.value !== null && sameBallot(e.ballot, ballot) && !this.#expired(e);
+    if (e !== undefined && sameBallot(e.ballot, ballot)) e.confirmed = true;
+  }
+
+  /**
+   * What this acceptor knows of the value of `name` under `ballot`: 'expired' only when it holds that
+   * very value and it went 3 heartbeats without renewal; 'other' when it holds something else (it lags,
+   * or has moved on), which says nothing about that value.
+   */
+  stateOf(name: string, ballot: Ballot): 'live' | 'expired' | 'other' {
+    const e = this.#shardOf(name).get(name);
+    if (e === undefined || e.value === null || !sameBallot(e.ballot, ballot)) return 'other';
+    return this.#expired(e) ? 'expired' : 'live';
   }
 
   #detach(e: Entry): void {
@@ -405,13 +424,21 @@ export class Acceptor {
     return 3 * e.hb;
   }
 
+  #confirmed(e: Entry): boolean {
+    if (e.confirmed) return true;
+    if (e.attached === undefined) return false;
+    const n = this.#nodes.get(e.attached);
+    return n !== undefined && n.renewedAt > e.renewedAt;
+  }
+
   #expired(e: Entry): boolean {
     return e.value !== null && this.#clock.now() - this.#lastRenewal(e) >= this.#expiry(e);
   }
 
   #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
     if (m.from === undefined || !sameBallot(m.from, e.ballot)) return false;
-    if (m.mode === 'takeover') return true;
+    // A handoff marker names the one guard that may take it; anyone else waits for it to expire.
+    if (m.mode === 'takeover') return e.value?.handoffTo === undefined;
     return m.mode === 'handoff' && e.value?.handoffTo === m.b.g;
   }
 

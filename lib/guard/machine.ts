@@ -70,7 +70,9 @@ export type GuardState =
       readonly from?: Ballot; readonly replies: ReadonlyMap<string, PrepareReply>; readonly probed: boolean }
   | { readonly phase: 'reg_check'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot;
       readonly promised: boolean; readonly holder: { readonly b: Ballot; readonly owner: OwnerRef } }
-  | { readonly phase: 'backoff'; readonly attempt: number; readonly maxTerm: number; readonly lastHolder?: OwnerRef }
+  | { readonly phase: 'backoff'; readonly attempt: number; readonly maxTerm: number; readonly lastHolder?: OwnerRef;
+      /** A handoff receiver retries as one. */
+      readonly handoffFrom?: Ballot }
   | { readonly phase: 'commit'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot; readonly value: Value;
       readonly acks: ReadonlySet<string>; readonly nacks: ReadonlySet<string>; readonly sentAt: number }
   | ({ readonly phase: 'monitoring' } & Held)
@@ -117,8 +119,8 @@ function prepare(ctx: GuardContext, attempt: number, maxTerm: number, mode: Prep
   return [state, [{ type: 'send', to: ctx.members, msg }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
 }
 
-function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, now: number): Result {
-  const value = ownValue(ctx);
+function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, now: number, mode: PrepareMode = 'free'): Result {
+  const value: Value = mode === 'handoff' ? { ...ownValue(ctx), via: 'handoff' } : ownValue(ctx);
   return [
     { phase: 'commit', attempt, maxTerm, b, value, acks: new Set(), nacks: new Set(), sentAt: now },
     [{ type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b, v: value, seq: 1 } },
@@ -153,7 +155,9 @@ export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Re
   if (ev.type === 'kill') return [{ phase: 'stopped' }, [...killEffects(s), { type: 'stopped' }]];
   switch (s.phase) {
     case 'backoff':
-      if (ev.type === 'start' || ev.type === 'timeout') return prepare(ctx, s.attempt, s.maxTerm, 'free');
+      if (ev.type === 'start' || ev.type === 'timeout') {
+        return s.handoffFrom === undefined ? prepare(ctx, s.attempt, s.maxTerm, 'free') : prepare(ctx, s.attempt, s.maxTerm, 'handoff', s.handoffFrom);
+      }
       return acquiringInterrupt(ctx, s, ev, []);
     case 'prepare': return onPrepare(ctx, s, ev);
     case 'reg_check': return onRegCheck(ctx, s, ev);
@@ -239,9 +243,14 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
     if (expired !== undefined && s.mode === 'free' && !s.probed) {
       return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: true, holder: expired });
     }
-    return commit(ctx, s.attempt, maxTerm, s.b, ev.now ?? 0);
+    return commit(ctx, s.attempt, maxTerm, s.b, ev.now ?? 0, s.mode);
   }
   const majorityHeld = [...held.values()].find((h) => h.count >= need);
+  if (s.mode === 'handoff' && s.from !== undefined && (majorityHeld !== undefined || ev.type === 'timeout' || replies.size >= ctx.members.length)) {
+    // The marker naming this guard may still be on its way (a commit overtaken by this prepare): retry.
+    const [st, effects] = backoff(ctx, s.attempt + 1, Math.max(maxTerm, s.b.t), [{ type: 'abandon', b: s.b }]);
+    return [st.phase === 'backoff' ? { ...st, handoffFrom: s.from } : st, effects];
+  }
   if (majorityHeld !== undefined) {
     return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: false, holder: majorityHeld });
   }

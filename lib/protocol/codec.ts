@@ -92,7 +92,7 @@ function isOwner(x: unknown): x is OwnerRef {
 }
 function isValue(x: unknown): x is Value {
   return isRec(x) && isOwner(x['owner']) && isId(x['gnode']) && isCount(x['hb']) && x['hb'] > 0
-    && isOpt(x['handoffTo'], isId) && keysWithin(x, VALUE_KEYS);
+    && isOpt(x['handoffTo'], isId) && isOpt(x['via'], (y) => y === 'handoff') && keysWithin(x, VALUE_KEYS);
 }
 function isValueOrNull(x: unknown): x is Value | null {
   return x === null || isValue(x);
@@ -129,7 +129,7 @@ function keysWithin(x: Rec, allowed: ReadonlySet<string>): boolean {
 
 const BALLOT_KEYS = new Set(['t', 'g']);
 const OWNER_KEYS = new Set(['node', 'inc', 'id']);
-const VALUE_KEYS = new Set(['owner', 'gnode', 'hb', 'handoffTo']);
+const VALUE_KEYS = new Set(['owner', 'gnode', 'hb', 'handoffTo', 'via']);
 const ENTRY_KEYS = new Set(['promise', 'ballot', 'value', 'seq', 'expired']);
 const MEMBER_KEYS = new Set(['id', 'endpoint', 'publicKey']);
 const CONFIG_KEYS = new Set(['key', 'value', 'version', 'by']);
@@ -205,6 +205,7 @@ schema('ncallR', ['rid', 'ok', 'body', 'err'], (m) => isCount(m['rid']) && isBoo
 schema('statusR', ['rid', 'node', 'members', 'live', 'held', 'voting'], (m) => isCount(m['rid']) && isId(m['node'])
   && isMemberList(m['members']) && Array.isArray(m['live']) && m['live'].length <= LIMITS.members && m['live'].every(isId)
   && isCount(m['held']) && isBool(m['voting']));
+schema('own', ['name', 'b', 'v', 'seq'], (m) => isName(m['name']) && isBallot(m['b']) && isValueOrNull(m['v']) && isCount(m['seq']));
 schema('ping', ['rid'], (m) => isCount(m['rid']));
 schema('pong', ['rid'], (m) => isCount(m['rid']));
 

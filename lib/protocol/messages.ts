@@ -33,6 +33,8 @@ export interface Value {
   readonly hb: number;
   /** When set, the guard with this id may take the name over from this ballot (handoff). */
   readonly handoffTo?: string;
+  /** Set on a grant that took the name over by handoff (ownership watches report it as such). */
+  readonly via?: 'handoff';
 }
 
 /** What an acceptor reports about one name. */
@@ -174,6 +176,12 @@ export interface DeliverReply {
   readonly type: 'msgR'; readonly rid: number; readonly ok: boolean; readonly body?: unknown; readonly err?: ErrorCode;
 }
 
+/**
+ * A grant a majority accepted, or (`v: null`) its release by the owner (one way, to every member):
+ * ownership watches report decided changes only.
+ */
+export interface DecidedMsg { readonly type: 'own'; readonly name: string; readonly b: Ballot; readonly v: Value | null; readonly seq: number }
+
 /** Cluster-wide settings and the member list, spread by gossip. */
 export interface GossipMsg {
   readonly type: 'gossip';
@@ -240,7 +248,7 @@ export type Message =
   | HandoffMsg | HandoffReply | HandoffGoMsg | HandoffGoReply | ForwardMsg | ForwardReply
   | DeliverMsg | DeliverReply | GossipMsg | PingMsg | PongMsg
   | MembersGetMsg | MembersGetReply | MembersSetMsg | MembersSetReply | JoinMsg | JoinReply | StatusMsg | StatusReply
-  | NodeCallMsg | NodeCallReply;
+  | NodeCallMsg | NodeCallReply | DecidedMsg;
 
 export type MessageType = Message['type'];
 

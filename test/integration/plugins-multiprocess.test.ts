@@ -547,6 +547,12 @@ test('plugins multiprocess: watch jobs/* on every process; registrations, a tran
     }, 20_000, 'the watches to go quiet');
 
     const seqs = c.procs.map((p) => changesOf(p).map(key));
+    if (seqs.some((q) => JSON.stringify(q) !== JSON.stringify(seqs[0]))) {
+      for (const p of c.procs) {
+        console.log(`    ${p.id} changes and runs:\n      ${p.lines.filter((l) => l.ev === 'change' || l.ev === 'start' || l.ev === 'stop' || l.ev === 'hook')
+          .map((l) => JSON.stringify(l)).join('\n      ')}`);
+      }
+    }
     console.log(`    watch: ${seqs[0]?.join(' ')}; seen everywhere within ${fmt(Math.max(...spreads))} (max)`);
     for (const [i, p] of c.procs.entries()) {
       assert.equal(seqs[i], seqs[0], `${p.id} sees the same sequence as ${a.id}`);

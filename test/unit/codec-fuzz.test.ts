@@ -192,6 +192,7 @@ function validMessage(r: Rng, type: MessageType): Message {
       members: memberList(r),
       config: Array.from({ length: r.int(3) }, () => ({ key: text(r, 20), value: r.pick([0, -1, 0.25, 8048, -1e9]), version: count(r), by: id(r) })),
     };
+    case 'own': return { type, name: name(r), b: ballot(r), v: val(r), seq: count(r) };
     case 'ping': return { type, rid };
     case 'pong': return { type, rid };
     case 'mget': return { type, rid };

@@ -52,6 +52,7 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
     members: { version: 3, members: [{ id: 'n1', endpoint: 'tcp://127.0.0.1:5001' }, { id: 'n2', endpoint: '' }] },
     config: [{ key: 'heartbeat', value: 8048, version: 2, by: 'n1' }, { key: 'drift', value: 0.05, version: 1, by: 'n2' }],
   },
+  own: { type: 'own', name: NAME, b: b1, v: { owner, gnode: 'n1', hb: 1000, via: 'handoff' }, seq: 1 },
   ping: { type: 'ping', rid: 13 },
   pong: { type: 'pong', rid: 13 },
   mget: { type: 'mget', rid: 14 },
@@ -74,7 +75,7 @@ const OPTIONAL: { readonly [K in MessageType]?: readonly string[] } = {
   join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'], ncall: ['body'], ncallR: ['body', 'err'],
 };
 /** Keys nested records may omit: Value.handoffTo, EntryView.promise and EntryView.ballot. */
-const NESTED_OPTIONAL = new Set(['handoffTo', 'promise', 'ballot']);
+const NESTED_OPTIONAL = new Set(['handoffTo', 'via', 'promise', 'ballot']);
 /** Fields whose content is opaque to the codec. */
 const OPAQUE = new Set(['body']);
 

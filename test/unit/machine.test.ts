@@ -620,7 +620,7 @@ test('waiting: handoff prepare promised by a majority over the unexpired marker 
   const marker: EntryView = { promise: ps.b, ballot: from, value: { owner: NEW_OWNER, gnode: 'n1', hb: 1000, handoffTo: NEW_GUARD }, seq: 2, expired: true };
   const [c, effects] = run(p, [prepR('n1', ps.b, true, { entry: marker }), prepR('n2', ps.b, true, { entry: marker })], ctx);
   assert.is(c.phase, 'commit');
-  assert.equal(msgOf(only(effects, 'send'), 'com').v, ownValue(ctx));
+  assert.equal(msgOf(only(effects, 'send'), 'com').v, { ...ownValue(ctx), via: 'handoff' });
 });
 
 // ---- property --------------------------------------------------------------------------------------

@@ -53,7 +53,7 @@ function message(r: Random, type: string, live?: OwnerRef): Message {
     fwd: { type: 'fwd', rid, op: 'unregister', name, b }, fwdR: { type: 'fwdR', rid, ok: true },
     msg: { type: 'msg', rid, name, to: owner, body: 1, call: true }, msgR: { type: 'msgR', rid, ok: true },
     gossip: { type: 'gossip', members, config: [{ key: 'heartbeat', value: 5000, version: 99, by: 'rogue' }] },
-    ping: { type: 'ping', rid }, pong: { type: 'pong', rid },
+    ping: { type: 'ping', rid }, pong: { type: 'pong', rid }, own: { type: 'own', name, b, v: value, seq: 1 },
     mget: { type: 'mget', rid }, mgetR: { type: 'mgetR', rid, members },
     mset: { type: 'mset', rid, members }, msetR: { type: 'msetR', rid, version: 99 },
     // A join is open to anyone by design when security is off (see README); it is not fuzzed here.

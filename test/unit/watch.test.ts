@@ -106,4 +106,26 @@ test('watch: async iteration and close -> yields changes, then ends', async () =
   }
 });
 
+test('watch: every node declares one singleton under network delay -> every node sees the same decided changes', async () => {
+  for (const seed of [7, 10, 11, 12]) {
+    const cluster = await createTestCluster({ nodes: 3, seed, settings: { heartbeat: HB } });
+    try {
+      cluster.net.set({ minDelay: 1, maxDelay: 15 });
+      const views = cluster.nodes.map((n) => record(n.watch('jobs/*')));
+      for (const n of cluster.nodes) n.singleton('jobs/s', { start() {} });
+      await cluster.advance(3 * HB);
+      const owner = cluster.nodes.find((n) => n.registration('jobs/s') !== undefined)!;
+      const target = cluster.nodes.find((n) => n !== owner)!;
+      await cluster.run(owner.transfer('jobs/s', target.id));
+      await cluster.advance(3 * HB);
+      assert.ok(views[0]!.length >= 2, `seed ${seed}: ${views[0]!.join(' ')}`);
+      assert.equal(views[1], views[0], `seed ${seed}`);
+      assert.equal(views[2], views[0], `seed ${seed}`);
+      assert.equal(views[0]!.map((v) => v.split(':')[1]).slice(-1), ['handoff'], `seed ${seed}`);
+    } finally {
+      await cluster.stop();
+    }
+  }
+});
+
 test.run();
