@@ -3,7 +3,8 @@
  * A live value (not expired by the acceptor's own clock) is identified by its ballot and seq; absent,
  * tombstoned and expired values all count as "free". Members that are recovering do not vote. Without a
  * majority agreement the read retries a few times (values settle within a round trip) and then rejects
- * with NoConsensusError; it never guesses.
+ * with NoConsensusError; it never guesses. Each member's vote counts once (a duplicated reply is not a
+ * second vote).
  */
 import type { Clock } from './clock.js';
 import { NoConsensusError } from './errors.js';
@@ -41,7 +42,7 @@ function readOnce(c: ReadComponents, name: string, phaseTimeout: number): Promis
   const needed = Math.floor(members.length / 2) + 1;
   return new Promise((resolve) => {
     const votes = new Map<string, { count: number; result: ReadResult }>();
-    let replies = 0;
+    const heard = new Set<string>();
     let answered = 0;
     const finish = (result?: ReadResult): void => {
       c.rpc.close(rid);
@@ -49,8 +50,8 @@ function readOnce(c: ReadComponents, name: string, phaseTimeout: number): Promis
       resolve(result === undefined ? { answered, needed } : { result, answered, needed });
     };
     const rid = c.rpc.open((from, msg: Message) => {
-      if (msg.type !== 'readR' || !members.includes(from)) return;
-      replies++;
+      if (msg.type !== 'readR' || !members.includes(from) || heard.has(from)) return;
+      heard.add(from);
       if (msg.ok) {
         answered++;
         const e = msg.entry;
@@ -62,7 +63,7 @@ function readOnce(c: ReadComponents, name: string, phaseTimeout: number): Promis
         votes.set(key, v);
         if (v.count >= needed) return finish(v.result);
       }
-      if (replies >= members.length) finish();
+      if (heard.size >= members.length) finish();
     });
     const timer = c.clock.setTimeout(() => finish(), phaseTimeout);
     for (const m of members) c.rpc.send(m, { type: 'read', rid, name });
