@@ -177,6 +177,12 @@ export class WatchHub {
     if (this.#watches.size === 0 || value.handoffTo !== undefined) return;
     const cur = this.#current.get(name);
     if (cur !== undefined && cur.token >= ballot.t) return;
+    // A new grant is decided only once the previous one ended: if no end was reported here (this node's
+    // acceptor had not seen it run out yet), it expired; a handoff grant itself says how it ended.
+    if (cur !== undefined && !cur.ended && value.via !== 'handoff') {
+      cur.ended = true;
+      this.#emit({ name, kind: 'expired', owner: cur.owner, node: cur.node, token: cur.token, snapshot: false });
+    }
     this.#current.set(name, { owner: value.owner, node: value.gnode, ballot, token: ballot.t, ended: false, down: false });
     const kind = value.via === 'handoff' ? 'handoff' : 'registered';
     this.#emit({ name, kind, owner: value.owner, node: value.gnode, token: ballot.t, snapshot: false });
