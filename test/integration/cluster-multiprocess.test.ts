@@ -94,8 +94,12 @@ for (const size of [3, 5]) {
       assert.ok(acquired.ok, JSON.stringify(acquired.error));
       const second = acquired.value as Grant;
       const granted = rival.events('registered', 'lease')[0] as Line;
-      // Upper bound of the old lease: from the last renewal (or the commit) the owner sent before it stopped.
-      const lastRenewal = Math.max(grantedAt, ...owner.events('renew').filter((l) => l.t < stopAt).map((l) => l.t));
+      // The old lease runs from the last round the owner saw a majority ack (its own ack is local, so a
+      // majority needs quorum - 1 peers) before it stopped, or from the commit.
+      const peersNeeded = Math.floor(size / 2);
+      const acked = owner.events('renew').filter((r) => r.t < stopAt && owner.lines
+        .filter((l) => l.ev === 'renewAck' && l['rid'] === r['rid'] && l.t < stopAt).length >= peersNeeded);
+      const lastRenewal = Math.max(grantedAt, ...acked.map((l) => l.t));
       const deadline = lastRenewal + LEASE;
       console.log(`    SIGSTOP, ${size} nodes: new owner ${(granted.t - stopAt).toFixed(0)} ms after SIGSTOP, ` +
         `${(granted.t - deadline).toFixed(0)} ms after the old lease deadline`);
