@@ -7,7 +7,7 @@ import { NotRegisteredError, RemoteCallError, TimeoutError } from './errors.js';
 import type { OwnerTable } from './owner.js';
 import type { DeliverMsg, OwnerRef } from './protocol/messages.js';
 import type { CallOptions, Registry } from './registry.js';
-import type { Rpc } from './rpc.js';
+import { request, type Rpc } from './rpc.js';
 
 export interface DeliveryComponents {
   readonly clock: Clock;
@@ -48,21 +48,12 @@ export class Delivery {
       }
     }
     const ms = opts.timeout ?? this.#c.timeout;
-    return new Promise((resolve, reject) => {
-      const rid = this.#c.rpc.open((from, reply) => {
-        if (reply.type !== 'msgR' || from !== found.owner.node) return;
-        this.#c.rpc.close(rid);
-        this.#c.clock.clearTimeout(timer);
-        if (reply.ok) resolve(reply.body);
-        else if (reply.err === 'not-alive') reject(new NotRegisteredError(name));
-        else reject(new RemoteCallError(name));
-      });
-      const timer = this.#c.clock.setTimeout(() => {
-        this.#c.rpc.close(rid);
-        reject(new TimeoutError('call', ms));
-      }, ms);
-      this.#c.rpc.send(found.owner.node, { type: 'msg', rid, name, to: found.owner, body, call: true });
-    });
+    const reply = await request(this.#c.rpc, this.#c.clock, found.owner.node,
+      (rid) => ({ type: 'msg', rid, name, to: found.owner, body, call: true }), ms,
+      (from, r) => r.type === 'msgR' && from === found.owner.node);
+    if (reply?.type !== 'msgR') throw new TimeoutError('call', ms);
+    if (reply.ok) return reply.body;
+    throw reply.err === 'not-alive' ? new NotRegisteredError(name) : new RemoteCallError(name);
   }
 
   /** A message from a peer for a local owner. */

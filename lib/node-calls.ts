@@ -4,7 +4,7 @@
  */
 import type { Clock } from './clock.js';
 import { NoConsensusError, NotFoundError, TimeoutError } from './errors.js';
-import type { Rpc } from './rpc.js';
+import { request, type Rpc } from './rpc.js';
 
 export type NodeCallHandler = (body: unknown, from: string) => unknown;
 
@@ -23,19 +23,11 @@ export class NodeCalls {
       const h = this.handlers.get(topic);
       return h === undefined ? Promise.reject(new NotFoundError(topic)) : Promise.resolve().then(() => h(body, c.self));
     }
-    return new Promise((resolve, reject) => {
-      const rid = c.rpc.open((from, reply) => {
-        if (from !== node || reply.type !== 'ncallR') return;
-        c.rpc.close(rid);
-        c.clock.clearTimeout(timer);
-        if (reply.ok) resolve(reply.body);
-        else reject(reply.err === 'not-found' ? new NotFoundError(topic) : new NoConsensusError(topic, 0, 1));
-      });
-      const timer = c.clock.setTimeout(() => {
-        c.rpc.close(rid);
-        reject(new TimeoutError('call', c.timeout));
-      }, c.timeout);
-      c.rpc.send(node, { type: 'ncall', rid, topic, body });
+    return request(c.rpc, c.clock, node, (rid) => ({ type: 'ncall', rid, topic, body }), c.timeout,
+      (from, reply) => from === node && reply.type === 'ncallR').then((reply) => {
+      if (reply?.type !== 'ncallR') throw new TimeoutError('call', c.timeout);
+      if (reply.ok) return reply.body;
+      throw reply.err === 'not-found' ? new NotFoundError(topic) : new NoConsensusError(topic, 0, 1);
     });
   }
 }

@@ -21,7 +21,7 @@ import { compareBallots } from './protocol/ballot.js';
 import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
 import { quorumRead, type ReadResult } from './read.js';
 import { Registration } from './registration.js';
-import type { Rpc } from './rpc.js';
+import { request, type Rpc } from './rpc.js';
 import { LatencyWindow } from './stats.js';
 
 export interface RegistryComponents {
@@ -205,19 +205,7 @@ export class Registry {
 
   /** One request to one peer; resolves undefined if no reply comes within a few phases. */
   #request(peer: string, msg: Message & { rid: number }): Promise<Message | undefined> {
-    return new Promise((resolve) => {
-      const rid = this.#c.rpc.open((from, reply) => {
-        if (from !== peer) return;
-        this.#c.rpc.close(rid);
-        this.#c.clock.clearTimeout(timer);
-        resolve(reply);
-      });
-      const timer = this.#c.clock.setTimeout(() => {
-        this.#c.rpc.close(rid);
-        resolve(undefined);
-      }, this.#o.phaseTimeout * 8);
-      this.#c.rpc.send(peer, { ...msg, rid } as Message);
-    });
+    return request(this.#c.rpc, this.#c.clock, peer, (rid) => ({ ...msg, rid }) as Message, this.#o.phaseTimeout * 8, (from) => from === peer);
   }
 
   #handoff(rec: GuardRecord, to: OwnerRef): Promise<void> {

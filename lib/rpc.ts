@@ -4,6 +4,7 @@
  * duplicated by the network) are dropped here. Messages to the local node skip the transport and are
  * delivered on the next microtask, so a single-node cluster needs no network at all.
  */
+import type { Clock } from './clock.js';
 import type { Message, RequestMsg } from './protocol/messages.js';
 import type { Transport } from './transport/transport.js';
 
@@ -18,6 +19,29 @@ const REPLY_TYPES: ReadonlySet<string> = new Set([
 /** True for reply messages (they carry the request id of what they answer). */
 export function isReply(m: Message): boolean {
   return REPLY_TYPES.has(m.type);
+}
+
+/**
+ * One request to one peer: sends `build(rid)` and resolves with the first reply `accept` takes, or
+ * undefined after `timeoutMs`. The request id is closed either way, so a late reply is dropped.
+ */
+export function request(
+  rpc: Rpc, clock: Clock, peer: string, build: (rid: number) => Message, timeoutMs: number,
+  accept: (from: string, reply: Message) => boolean = () => true,
+): Promise<Message | undefined> {
+  return new Promise((resolve) => {
+    const rid = rpc.open((from, reply) => {
+      if (!accept(from, reply)) return;
+      rpc.close(rid);
+      clock.clearTimeout(timer);
+      resolve(reply);
+    });
+    const timer = clock.setTimeout(() => {
+      rpc.close(rid);
+      resolve(undefined);
+    }, timeoutMs);
+    rpc.send(peer, build(rid));
+  });
 }
 
 export class Rpc {

@@ -11,7 +11,7 @@ import { AlreadyRegisteredError, ConfigError, NoConsensusError, TimeoutError } f
 import type { Owner } from '../owner.js';
 import type { JoinMsg, MemberInfo, MemberList, MembersGetMsg, MembersSetMsg, Message } from '../protocol/messages.js';
 import type { Registration } from '../registration.js';
-import type { Rpc } from '../rpc.js';
+import { request, type Rpc } from '../rpc.js';
 import type { Membership } from './membership.js';
 
 /** The reserved name that serialises membership changes. */
@@ -49,20 +49,11 @@ export class MembershipChanges {
     const seed = `seed:${endpoint}`;
     c.addPeer(publicKey === undefined ? { id: seed, endpoint } : { id: seed, endpoint, publicKey });
     try {
-      const reply = await new Promise<Message | undefined>((resolve) => {
-        const rid = c.rpc.open((_from, r) => {
-          c.rpc.close(rid);
-          c.clock.clearTimeout(timer);
-          resolve(r);
-        });
-        const timer = c.clock.setTimeout(() => {
-          c.rpc.close(rid);
-          resolve(undefined);
-        }, timeoutMs);
-        const { id, endpoint: own, publicKey: key } = c.self();
-        const shards = c.shards;
-        c.rpc.send(seed, key === undefined ? { type: 'join', rid, id, endpoint: own, shards } : { type: 'join', rid, id, endpoint: own, publicKey: key, shards });
-      });
+      const { id, endpoint: own, publicKey: key } = c.self();
+      const shards = c.shards;
+      // The seed answers under its own id, which this node does not know yet: any reply to this id counts.
+      const reply = await request(c.rpc, c.clock, seed, (rid) => (key === undefined
+        ? { type: 'join', rid, id, endpoint: own, shards } : { type: 'join', rid, id, endpoint: own, publicKey: key, shards }), timeoutMs);
       if (reply === undefined) throw new TimeoutError('join', timeoutMs);
       if (reply.type === 'joinR' && reply.err === 'refused' && reply.shards !== undefined) {
         throw new ConfigError('shards', `the cluster uses ${reply.shards} shards, this node ${c.shards}`);
