@@ -36,7 +36,7 @@ export interface InboxParts {
   readonly gossip: () => GossipMsg;
   readonly clock: Clock;
   /** A grant another node (or this one) reports decided. */
-  readonly decided: (name: string, b: Ballot, v: Value | null) => void;
+  readonly decided: (name: string, b: Ballot, v: Value | null, seq: number) => void;
   /** Handlers of node calls, by topic. */
   readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
 }
@@ -127,7 +127,7 @@ export class Inbox {
       case 'mget': return p.changes.onGet(from, m);
       case 'mset': return p.changes.onSet(from, m);
       case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
-      case 'own': return p.decided(m.name, m.b, m.v);
+      case 'own': return p.decided(m.name, m.b, m.v, m.seq);
       case 'ncall': {
         const handler = p.calls.get(m.topic);
         if (handler === undefined) return reply({ type: 'ncallR', rid: m.rid, ok: false, err: 'not-found' });

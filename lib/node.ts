@@ -147,9 +147,9 @@ export class PesNode {
       serving: () => this.#state === 'running' || this.#state === 'stopping',
       status: () => ({ node: this.id, members: this.#membership.list(), live: this.liveNodes(), held: this.#registry.heldNames, voting: this.#acceptor.voting }),
       gossip: () => this.#gossipMessage(), clock: this.clock, calls: this.#calls.handlers,
-      decided: (name, b, v) => {
+      decided: (name, b, v, seq) => {
         if (v === null) return this.#watches.onReleased(name, b);
-        this.#acceptor.confirm(name, b);
+        this.#acceptor.learn(name, b, v, seq);
         this.#watches.onDecided(name, b, v);
       },
     });

@@ -19,6 +19,7 @@ import { validateName } from './name.js';
 import { sameOwner, type Owner, type OwnerTable } from './owner.js';
 import { compareBallots } from './protocol/ballot.js';
 import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
+import { firstWave } from './first-wave.js';
 import { quorumRead, type ReadResult } from './read.js';
 import { Registration } from './registration.js';
 import { request, type Rpc } from './rpc.js';
@@ -85,6 +86,8 @@ export class Registry {
   #nextGuard = 1;
   readonly registerLatency = new LatencyWindow();
   readonly lookupLatency = new LatencyWindow();
+  /** Rotates which peers a quorum read or a one-round-trip registration asks first. */
+  #readTurn = 0;
 
   constructor(components: RegistryComponents, options: RegistryOptions) {
     this.#c = components;
@@ -174,7 +177,7 @@ export class Registry {
   /** Quorum read with the caller's timeout and signal. */
   #read(name: string, opts: CallOptions): Promise<ReadResult> {
     const c = this.#c;
-    const read = quorumRead({ clock: c.clock, rpc: c.rpc, members: () => c.membership.ids() }, name, this.#o.phaseTimeout);
+    const read = quorumRead({ clock: c.clock, rpc: c.rpc, members: () => c.membership.ids(), self: this.#o.node, reachable: c.reachable, turn: () => this.#readTurn++ }, name, this.#o.phaseTimeout);
     return this.#bounded(read, 'lookup', opts);
   }
 
@@ -303,9 +306,11 @@ export class Registry {
     const c = this.#c;
     const o = this.#o;
     const gid = `${o.node}/${o.incarnation}/${this.#nextGuard++}`;
+    const members = [...c.membership.ids()];
     const ctx = {
-      name, gid, node: o.node, owner, members: [...c.membership.ids()],
+      name, gid, node: o.node, owner, members,
       hb: effectiveHeartbeat(c.config.get('heartbeat')), phaseTimeout: o.phaseTimeout, termFloor: o.termFloor(),
+      first: firstWave(members, o.node, c.reachable, this.#readTurn++).first,
     };
     const guard = new Guard({ clock: c.clock, rpc: c.rpc, random: c.random, reachable: c.reachable }, ctx, initial, this.#callbacks);
     const rec: GuardRecord = { guard, startedAt: c.clock.now(), handoffs: [], stops: [] };

@@ -4,15 +4,18 @@
  * in shards (a map each) so cleanup walks one shard at a time.
  *
  * Rules (see DESIGN.md, "The protocol"):
- * - prepare(b) promises only a term above every promised and accepted term and the term floor, and, unless it
- *   is an authorised takeover or handoff of exactly the accepted ballot, only when the name is free here
- *   (absent, tombstoned, or expired: 3 heartbeats without renewal by this acceptor's own clock);
+ * - prepare(b) promises only a term above every term promised, accepted or abandoned here and the term
+ *   floor, and, unless it is an authorised takeover or handoff of exactly the accepted ballot, only when the
+ *   name is free here (absent, tombstoned, or expired: 3 heartbeats without renewal by this acceptor's own
+ *   clock); a prepare that carries a value is also accepted at once when no value is held here at all
+ *   (absent or tombstoned: an expired value needs the guard to ask its holder's node first);
  * - commit(b) accepts only the exact promised ballot (and never an older seq under the same ballot);
  * - repair installs a value only if the acceptor still shows what the guard saw and nothing above it;
  *   sync (the lease holder's full list) installs unless a higher ballot was *accepted* here;
  * - renew(count, digest) from a node renews every entry that node's guards hold when both sides agree;
  * - a promise never followed by a commit is withdrawn (abandon, or after `promiseTtl`), so a leftover
- *   never blocks the guard that holds the name;
+ *   never blocks the guard that holds the name; abandon also takes back a value accepted with the promise
+ *   (a void tombstone, which a lease holder's sync may replace like a promise);
  * - a node that restarted without state does not vote (read, prepare) until told it may.
  */
 import type { Clock } from '../clock.js';
@@ -77,6 +80,9 @@ interface Entry {
   renewedAt: number;
   /** Heartbeat the last per-entry renewal carried. */
   hb: number;
+  /** A tombstone left by abandon over a value accepted in one round trip and never granted: it stands
+   * for nothing but its term, so a lease holder's sync may replace it as it may replace a promise. */
+  voided: boolean;
   /** Whether this value is known to be decided: installed from its lease holder (sync, adoption), or
    * renewed since it was committed. A commit alone may be a loser's, taken back later. */
   confirmed: boolean;
@@ -154,21 +160,27 @@ export class Acceptor {
   }
 
   prepare(m: PrepareMsg): PrepareReply {
-    const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor: this.#floor } as const;
-    if (!this.#voting) return { ...base, ok: false, why: 'recovering' };
     const e = this.#get(m.name);
-    if (m.b.t < this.#floor) return this.#refuse(base, 'ballot', e);
-    if (e !== undefined) {
-      this.#expirePromise(e);
-      // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
-      if (m.b.t <= (e.promise?.t ?? -1) || m.b.t <= (e.ballot?.t ?? -1)) return this.#refuse(base, 'ballot', e);
-      if (e.value !== null && !this.#expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
-    }
+    // The lowest term this acceptor lets a grant of this name use (the guard learns it from every reply).
+    const floor = e === undefined ? this.#floor : Math.max(this.#floor, e.maxTerm + 1);
+    const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor } as const;
+    if (!this.#voting) return { ...base, ok: false, why: 'recovering' };
+    // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
+    // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
+    if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
+    if (e !== undefined && e.value !== null && !this.#expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
     const entry = e ?? this.#create(m.name);
+    this.stats.promises++;
+    // Not over a void tombstone: a rival that just took its value back here may be racing a lease holder
+    // whose sync must be able to reach this acceptor (a promise never blocks that sync; a value does).
+    if (m.v !== undefined && m.mode === 'free' && entry.value === null && !entry.voided) {
+      this.#install(m.name, entry, m.b, m.v, 1);
+      this.stats.acks++;
+      return { ...base, ok: true, acc: true };
+    }
     entry.promise = m.b;
     entry.maxTerm = Math.max(entry.maxTerm, m.b.t);
     entry.promisedAt = this.#clock.now();
-    this.stats.promises++;
     return { ...base, ok: true, entry: this.#view(entry) };
   }
 
@@ -200,8 +212,16 @@ export class Acceptor {
   }
 
   abandon(m: AbandonMsg): void {
-    const e = this.#get(m.name);
-    if (e !== undefined && sameBallot(e.promise, m.b) && compareBallots(e.ballot, m.b) < 0) e.promise = e.ballot;
+    // Recorded even where the prepare never arrived: a prepare of `b` still in flight must find its term used.
+    const e = this.#get(m.name) ?? this.#create(m.name);
+    e.maxTerm = Math.max(e.maxTerm, m.b.t);
+    if (sameBallot(e.promise, m.b) && compareBallots(e.ballot, m.b) < 0) {
+      e.promise = e.ballot;
+    } else if (sameBallot(e.ballot, m.b) && e.value !== null && e.seq === 1) {
+      // Accepted in one round trip, never granted: the guard has moved on, so the value stands for nobody.
+      this.#install(m.name, e, m.b, null, 2);
+      e.voided = true;
+    }
   }
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
@@ -228,9 +248,9 @@ export class Acceptor {
         return;
       }
       // A sync comes from the guard holding the lease: while it holds it no rival can gather a majority,
-      // so a rival's promise here may be overridden (its commit will then be refused); an accepted
-      // value above the guard's ballot may not.
-      if (e !== undefined && (compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq < e.seq))) {
+      // so a rival's promise here may be overridden (its commit will then be refused), and so may a void
+      // tombstone (a rival's abandoned one-round-trip value); any other value above its ballot may not.
+      if (e !== undefined && !e.voided && (compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq < e.seq))) {
         refused.push([i, this.#view(e)]);
         return;
       }
@@ -289,7 +309,7 @@ export class Acceptor {
   #create(name: string): Entry {
     const e: Entry = {
       promise: undefined, maxTerm: 0, promisedAt: 0, ballot: undefined, value: null, seq: 0,
-      renewedAt: this.#clock.now(), hb: 0, confirmed: false, attached: undefined, hash: 0,
+      renewedAt: this.#clock.now(), hb: 0, voided: false, confirmed: false, attached: undefined, hash: 0,
     };
     this.#shardOf(name).set(name, e);
     this.stats.entries++;
@@ -318,6 +338,7 @@ export class Acceptor {
     e.ballot = b;
     e.value = v;
     e.seq = seq;
+    e.voided = false;
     e.renewedAt = this.#clock.now();
     e.hb = hb ?? v?.hb ?? 0;
     // A commit never confirms by itself (a duplicate of a loser's commit must not); only what kept it does.
@@ -379,6 +400,22 @@ export class Acceptor {
   confirm(name: string, ballot: Ballot): void {
     const e = this.#shardOf(name).get(name);
     if (e !== undefined && sameBallot(e.ballot, ballot)) e.confirmed = true;
+  }
+
+  /**
+   * A guard's grant notice: `(b, v, seq)` is decided. The copy here is confirmed; an acceptor that was
+   * not asked (a grant needs only a majority) or missed the accept installs it, unless something above
+   * it was promised or accepted here since. Returns whether the value is now held here.
+   */
+  learn(name: string, b: Ballot, v: Value, seq: number): boolean {
+    const e = this.#get(name);
+    if (e !== undefined && sameBallot(e.ballot, b) && e.seq === seq) {
+      e.confirmed = true;
+      return true;
+    }
+    if (e !== undefined && !this.#mayInstall(e, b, seq)) return false;
+    this.#install(name, e ?? this.#create(name), b, v, seq, undefined, true);
+    return true;
   }
 
   /**

@@ -3,7 +3,9 @@
  * It reads no clock and sends nothing; the runner (guard.ts) feeds it events (replies, timers, owner
  * exits, lease news from the renewer) and performs the effects it returns.
  *
- * Phases: prepare (its replies carry each acceptor's value, so they double as the read) -> reg_check
+ * Phases: prepare (its replies carry each acceptor's value, so they double as the read; a first attempt
+ * for a free name carries the value too, and a majority accepting it grants the name in one round trip)
+ * -> reg_check
  * (ask the holder's node whether a held or expired holder is really alive) -> commit -> monitoring
  * (renewals are batched per node by the renewer, which reports a lost lease) -> stopping (tombstone)
  * -> stopped. A handoff moves a held name to a guard on another (or the same) node: offer, marker, go.
@@ -28,6 +30,12 @@ export interface GuardContext {
   readonly phaseTimeout: number;
   /** Lowest term this node lets a grant use. */
   readonly termFloor: number;
+  /**
+   * Members a one-round-trip attempt asks first (this node and enough peers for a majority); the others
+   * are asked when one of these refuses or only promises, or after a tenth of the phase timeout. They
+   * learn the value from the grant notice. Default: every member at once.
+   */
+  readonly first?: readonly string[];
 }
 
 /** Why an acquisition failed. */
@@ -67,7 +75,11 @@ interface Held { readonly b: Ballot; readonly value: Value; readonly seq: number
 
 export type GuardState =
   | { readonly phase: 'prepare'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot; readonly mode: PrepareMode;
-      readonly from?: Ballot; readonly replies: ReadonlyMap<string, PrepareReply>; readonly probed: boolean }
+      readonly from?: Ballot; readonly replies: ReadonlyMap<string, PrepareReply>; readonly probed: boolean;
+      /** The value sent with the prepare (one-round-trip attempt), and when it was sent (the lease start). */
+      readonly value?: Value; readonly sentAt: number;
+      /** Members not asked yet (a one-round-trip attempt asks a majority first). */
+      readonly pending?: readonly string[] }
   | { readonly phase: 'reg_check'; readonly attempt: number; readonly maxTerm: number; readonly b: Ballot;
       readonly promised: boolean; readonly holder: { readonly b: Ballot; readonly owner: OwnerRef } }
   | { readonly phase: 'backoff'; readonly attempt: number; readonly maxTerm: number; readonly lastHolder?: OwnerRef;
@@ -110,13 +122,30 @@ function termsIn(e: EntryView | undefined): number {
   return Math.max(e?.promise?.t ?? 0, e?.ballot?.t ?? 0);
 }
 
-function prepare(ctx: GuardContext, attempt: number, maxTerm: number, mode: PrepareMode, from?: Ballot): Result {
+/**
+ * Sends a prepare. The first attempt to register a free name also carries the value: acceptors with no
+ * value for the name accept it at once, and a majority of them grants it without a commit round. Later
+ * attempts (a rival was seen) and takeovers use the two phases.
+ */
+function prepare(ctx: GuardContext, attempt: number, maxTerm: number, mode: PrepareMode, now: number, from?: Ballot): Result {
   const b: Ballot = { t: Math.max(maxTerm + 1, ctx.termFloor), g: ctx.gid };
-  const msg: Outgoing = from === undefined ? { type: 'prep', name: ctx.name, b, mode } : { type: 'prep', name: ctx.name, b, mode, from };
-  const state: GuardState = from === undefined
-    ? { phase: 'prepare', attempt, maxTerm, b, mode, replies: new Map(), probed: false }
-    : { phase: 'prepare', attempt, maxTerm, b, mode, from, replies: new Map(), probed: false };
-  return [state, [{ type: 'send', to: ctx.members, msg }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
+  const value = mode === 'free' && attempt === 0 ? ownValue(ctx) : undefined;
+  const msg: Outgoing = { type: 'prep', name: ctx.name, b, mode, ...(from === undefined ? {} : { from }), ...(value === undefined ? {} : { v: value }) };
+  const first = value === undefined || ctx.first === undefined ? ctx.members : ctx.members.filter((m) => ctx.first?.includes(m));
+  const pending = first.length < ctx.members.length ? ctx.members.filter((m) => !first.includes(m)) : undefined;
+  const state: GuardState = {
+    phase: 'prepare', attempt, maxTerm, b, mode, replies: new Map(), probed: false, sentAt: now,
+    ...(from === undefined ? {} : { from }), ...(value === undefined ? {} : { value }), ...(pending === undefined ? {} : { pending }),
+  };
+  const ms = pending === undefined ? ctx.phaseTimeout : Math.max(1, ctx.phaseTimeout / 10);
+  return [state, [{ type: 'send', to: first, msg }, { type: 'timer', ms, jitter: false }]];
+}
+
+/** Asks the members a one-round-trip attempt has not asked yet, with the same prepare. */
+function widen(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>, replies: ReadonlyMap<string, PrepareReply>, maxTerm: number): Result {
+  const { pending, ...rest } = s;
+  const msg: Outgoing = { type: 'prep', name: ctx.name, b: s.b, mode: s.mode, ...(s.value === undefined ? {} : { v: s.value }) };
+  return [{ ...rest, replies, maxTerm }, [{ type: 'send', to: pending ?? [], msg }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
 }
 
 function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, now: number, mode: PrepareMode = 'free'): Result {
@@ -156,7 +185,7 @@ export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Re
   switch (s.phase) {
     case 'backoff':
       if (ev.type === 'start' || ev.type === 'timeout') {
-        return s.handoffFrom === undefined ? prepare(ctx, s.attempt, s.maxTerm, 'free') : prepare(ctx, s.attempt, s.maxTerm, 'handoff', s.handoffFrom);
+        return s.handoffFrom === undefined ? prepare(ctx, s.attempt, s.maxTerm, 'free', ev.now) : prepare(ctx, s.attempt, s.maxTerm, 'handoff', ev.now, s.handoffFrom);
       }
       return acquiringInterrupt(ctx, s, ev, []);
     case 'prepare': return onPrepare(ctx, s, ev);
@@ -165,7 +194,7 @@ export function transition(ctx: GuardContext, s: GuardState, ev: GuardEvent): Re
     case 'monitoring': return onMonitoring(ctx, s, ev);
     case 'handoff': return onHandoff(ctx, s, ev);
     case 'waiting':
-      if (ev.type === 'go') return prepare(ctx, 0, s.from.t, 'handoff', s.from);
+      if (ev.type === 'go') return prepare(ctx, 0, s.from.t, 'handoff', ev.now, s.from);
       if (ev.type === 'timeout' || ev.type === 'deadline' || ev.type === 'release') {
         return [{ phase: 'stopped' }, [{ type: 'failed', failure: { kind: 'timeout' } }, { type: 'stopped' }]];
       }
@@ -219,15 +248,23 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
   if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, [{ type: 'abandon', b: s.b }]);
   if (ev.type !== 'timeout' && !(fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'prepR' && compareBallots(ev.msg.b, s.b) === 0)) return [s, []];
   const replies = ev.type === 'reply' ? new Map(s.replies).set(ev.from, ev.msg as PrepareReply) : s.replies;
+  // A one-round-trip attempt that asked only a majority: any answer but an accept, or silence, asks the rest.
+  if (s.pending !== undefined && (ev.type === 'timeout' || (ev.type === 'reply' && (ev.msg as PrepareReply).acc !== true))) {
+    let maxTerm = s.maxTerm;
+    for (const r of replies.values()) maxTerm = Math.max(maxTerm, termsIn(r.entry), r.floor - 1);
+    return widen(ctx, s, replies, maxTerm);
+  }
   const need = quorum(ctx.members);
   let maxTerm = s.maxTerm;
   let promises = 0;
+  let accepted = 0;
   const held = new Map<string, { count: number; b: Ballot; owner: OwnerRef }>();
   let expired: { b: Ballot; owner: OwnerRef } | undefined;
   for (const r of replies.values()) {
     maxTerm = Math.max(maxTerm, termsIn(r.entry), r.floor - 1);
     if (r.ok) {
       promises++;
+      if (r.acc === true) accepted++;
       const e = r.entry;
       if (e?.value != null && e.ballot !== undefined && e.expired && (expired === undefined || compareBallots(e.ballot, expired.b) > 0)) {
         expired = { b: e.ballot, owner: e.value.owner };
@@ -239,6 +276,10 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
     }
   }
   const next = { ...s, replies, maxTerm };
+  if (s.value !== undefined && accepted >= need) {
+    // A majority accepted the value with the promise: granted in one round trip, the lease from its send.
+    return [{ phase: 'monitoring', b: s.b, value: s.value, seq: 1 }, [{ type: 'granted', b: s.b, value: s.value, seq: 1, sentAt: s.sentAt }]];
+  }
   if (promises >= need) {
     if (expired !== undefined && s.mode === 'free' && !s.probed) {
       return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: true, holder: expired });
@@ -270,7 +311,8 @@ function probe(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_check' }>
 }
 
 function onRegCheck(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_check' }>, ev: GuardEvent): Result {
-  const abandon: GuardEffect[] = s.promised ? [{ type: 'abandon', b: s.b }] : [];
+  // Also without a majority of promises: a minority may have promised, or accepted a one-round-trip value.
+  const abandon: GuardEffect[] = [{ type: 'abandon', b: s.b }];
   if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, abandon);
   const answered = ev.type === 'reply' && ev.msg.type === 'probeR';
   if (!answered && ev.type !== 'timeout') return [s, []];
@@ -280,8 +322,9 @@ function onRegCheck(ctx: GuardContext, s: Extract<GuardState, { phase: 'reg_chec
   }
   if (s.promised) return commit(ctx, s.attempt, s.maxTerm, s.b, ev.now);
   // A live majority holds the name: only its own node's word that the holder is gone lets us take it.
-  if (!answered) return [{ phase: 'stopped' }, [{ type: 'failed', failure: { kind: 'already', owner: s.holder.owner } }, { type: 'stopped' }]];
-  return prepare(ctx, s.attempt + 1, s.maxTerm, 'takeover', s.holder.b);
+  if (!answered) return [{ phase: 'stopped' }, [...abandon, { type: 'failed', failure: { kind: 'already', owner: s.holder.owner } }, { type: 'stopped' }]];
+  const [next, effects] = prepare(ctx, s.attempt + 1, Math.max(s.maxTerm, s.b.t), 'takeover', ev.now, s.holder.b);
+  return [next, [...abandon, ...effects]];
 }
 
 function onCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>, ev: GuardEvent): Result {

@@ -113,10 +113,13 @@ export class Renewer {
     r = { rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false };
     this.#round = r;
     this.stats.rounds++;
+    // A name whose lease would end within two rounds cannot wait for the periodic re-sync.
+    const atRisk = r.sentAt + 2 * hb;
     for (const peer of this.#c.members()) {
       const ex = this.#excluded.get(peer);
-      // A member that refused names gets the full list again every few rounds, in case it can take them now.
-      if (ex !== undefined && this.stats.rounds % RESYNC_ROUNDS === 0) {
+      // A member that refused names gets the full list again every few rounds, in case it can take them
+      // now (a rival's value it held may be gone), and every round while one of those names needs it.
+      if (ex !== undefined && (this.stats.rounds % RESYNC_ROUNDS === 0 || this.#needs(ex, atRisk))) {
         this.#sync(peer, r);
         continue;
       }
@@ -206,6 +209,15 @@ export class Renewer {
       const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
       this.#c.rpc.send(peer, { type: 'sync', rid, hb, part, parts, entries });
     }
+  }
+
+  /** Whether a name this member refused has a lease ending before `at` (other members do not cover it). */
+  #needs(excluded: ReadonlyMap<string, number>, at: number): boolean {
+    for (const name of excluded.keys()) {
+      const h = this.#held.get(name);
+      if (h !== undefined && h.leaseUntil < at) return true;
+    }
+    return false;
   }
 
   #leaseOf(h: Holding): number {

@@ -144,10 +144,12 @@ function schema(type: string, keys: string[], check: (m: Rec) => boolean): void 
 
 schema('read', ['rid', 'name'], (m) => isCount(m['rid']) && isName(m['name']));
 schema('readR', ['rid', 'name', 'ok', 'entry'], (m) => isCount(m['rid']) && isName(m['name']) && isBool(m['ok']) && isOpt(m['entry'], isEntry));
-schema('prep', ['rid', 'name', 'b', 'mode', 'from'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
-  && (m['mode'] === 'free' || m['mode'] === 'takeover' || m['mode'] === 'handoff') && isOpt(m['from'], isBallot));
-schema('prepR', ['rid', 'name', 'b', 'ok', 'why', 'entry', 'floor'], (m) => isCount(m['rid']) && isName(m['name'])
-  && isBallot(m['b']) && isBool(m['ok']) && isOpt(m['why'], isReason) && isOpt(m['entry'], isEntry) && isCount(m['floor']));
+schema('prep', ['rid', 'name', 'b', 'mode', 'from', 'v'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
+  && (m['mode'] === 'free' || m['mode'] === 'takeover' || m['mode'] === 'handoff') && isOpt(m['from'], isBallot)
+  && isOpt(m['v'], isValue) && (m['v'] === undefined || m['mode'] === 'free'));
+schema('prepR', ['rid', 'name', 'b', 'ok', 'why', 'entry', 'acc', 'floor'], (m) => isCount(m['rid']) && isName(m['name'])
+  && isBallot(m['b']) && isBool(m['ok']) && isOpt(m['why'], isReason) && isOpt(m['entry'], isEntry) && isOpt(m['acc'], isBool)
+  && isCount(m['floor']));
 schema('com', ['rid', 'name', 'b', 'v', 'seq'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
   && isValueOrNull(m['v']) && isCount(m['seq']));
 schema('comR', ['rid', 'name', 'b', 'seq', 'ok', 'why', 'entry'], (m) => isCount(m['rid']) && isName(m['name'])

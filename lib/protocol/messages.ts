@@ -7,7 +7,7 @@
  */
 
 /** Version of the wire protocol; a frame with another version is rejected. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** Cluster-wide identity of an owner handle: its node, the node's incarnation, and a local number. */
 export interface OwnerRef {
@@ -78,11 +78,18 @@ export interface ReadReply {
 export interface PrepareMsg {
   readonly type: 'prep'; readonly rid: number; readonly name: string;
   readonly b: Ballot; readonly mode: PrepareMode; readonly from?: Ballot;
+  /**
+   * One-round-trip registration (mode 'free' only): an acceptor that promises `b` and holds no value
+   * for the name (absent or tombstoned, not merely expired) also accepts `(b, v, seq 1)` at once.
+   */
+  readonly v?: Value;
 }
 export interface PrepareReply {
   readonly type: 'prepR'; readonly rid: number; readonly name: string; readonly b: Ballot;
   readonly ok: boolean; readonly why?: RefuseReason;
   readonly entry?: EntryView;
+  /** True when the prepare carried a value and this acceptor accepted it (seq 1) with the promise. */
+  readonly acc?: boolean;
   /** Lowest term this acceptor will let a new grant use (terms of deleted entries, start floor). */
   readonly floor: number;
 }
@@ -107,7 +114,11 @@ export interface RepairReply {
   readonly ok: boolean; readonly entry?: EntryView;
 }
 
-/** Withdraw a promise for `b` that was never followed by a commit. One way. */
+/**
+ * The guard gave ballot `b` up without a grant: withdraw its promise, take back a value accepted with
+ * it in one round trip (it becomes a void tombstone), and refuse `b`'s term from now on, so a prepare
+ * of `b` still in flight cannot install anything. One way.
+ */
 export interface AbandonMsg { readonly type: 'abandon'; readonly name: string; readonly b: Ballot }
 
 /** One renewal for every name a node's guards hold: a count and an order-free digest of (name, ballot, seq). */

@@ -510,12 +510,25 @@ test('abandon: promise above the accepted ballot -> promise falls back to the ac
   assert.ok(com(a, NAME, b1, v).ok);
 });
 
-test('abandon: prepare-only entry -> a lower ballot may be promised afterwards', () => {
+test('abandon: prepare-only entry -> the promise is withdrawn; terms up to the abandoned one stay refused, the reply names the next', () => {
   const { a } = rig();
   assert.ok(prep(a, NAME, ballot(5, 'n2')).ok);
   a.abandon({ type: 'abandon', name: NAME, b: ballot(5, 'n2') });
   assert.is(view(a, NAME).promise, undefined);
-  assert.is(prep(a, NAME, ballot(3, 'n1')).ok, true);
+  const low = prep(a, NAME, ballot(3, 'n1'));
+  assert.is(low.ok, false);
+  assert.is(low.floor, 6);
+  assert.is(prep(a, NAME, ballot(5, 'n2')).ok, false, 'the abandoned ballot itself, arriving late');
+  assert.is(prep(a, NAME, ballot(6, 'n1')).ok, true);
+});
+
+test('abandon: before its prepare arrived -> the late prepare installs nothing', () => {
+  const { a } = rig();
+  a.abandon({ type: 'abandon', name: NAME, b: ballot(5, 'n2') });
+  const late = a.prepare({ type: 'prep', rid: 1, name: NAME, b: ballot(5, 'n2'), mode: 'free', v: value('A') });
+  assert.is(late.ok, false);
+  assert.is(view(a, NAME).value, null);
+  assert.is(view(a, NAME).promise, undefined);
 });
 
 test('abandon: another ballot than the promise, or the accepted ballot -> nothing changes', () => {
@@ -558,13 +571,15 @@ test('promiseTtl: promise past its ttl -> read shows the accepted ballot as the 
   assert.equal(view(a, NAME).promise, b1);
 });
 
-test('promiseTtl: expired promise -> a lower ballot than it may be promised', async () => {
+test('promiseTtl: expired promise -> withdrawn, and a lower term is refused with the floor above it', async () => {
   const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
   assert.ok(prep(a, NAME, ballot(7, 'n2')).ok);
-  await clock.advance(2999);
-  assert.is(prep(a, NAME, ballot(6, 'n1')).ok, false);
-  await clock.advance(1);
-  assert.is(prep(a, NAME, ballot(6, 'n1')).ok, true);
+  await clock.advance(3000);
+  assert.is(view(a, NAME).promise, undefined);
+  const r = prep(a, NAME, ballot(6, 'n1'));
+  assert.is(r.ok, false);
+  assert.is(r.floor, 8);
+  assert.is(prep(a, NAME, ballot(8, 'n1')).ok, true);
 });
 
 test('promiseTtl: a commit that follows its promise in time -> accepted', async () => {

@@ -206,16 +206,20 @@ test('seed: a leftover promise is withdrawn after promiseTtl and its entry is cl
     assert.is(await c.run(nodeAt(c, 2).registerName('leftover', nodeAt(c, 2).spawn())), 'yes');
   }));
 
-test('seed: a leftover promise, once past promiseTtl, no longer refuses lower terms', () =>
+test('seed: a leftover promise of a high term, once past promiseTtl -> withdrawn; refusals name the floor above it and the name registers', () =>
   withCluster({ nodes: 3, settings: { heartbeat: HB, promiseTtl: 1000 } }, async (c) => {
     const n1 = nodeAt(c, 0);
     const rogue = { t: n1.acceptor.floor + 1000, g: 'rogue/1/1' };
-    n1.acceptor.prepare({ type: 'prep', rid: 1, name: 'ttl', b: rogue, mode: 'free' });
+    for (const n of all(c)) n.acceptor.prepare({ type: 'prep', rid: 1, name: 'ttl', b: rogue, mode: 'free' });
     const lower = { t: n1.acceptor.floor + 10, g: 'probe/1/1' };
     assert.is(n1.acceptor.prepare({ type: 'prep', rid: 2, name: 'ttl', b: lower, mode: 'free' }).ok, false, 'refused while promised');
     await c.advance(1100);
+    assert.is(entryOf(n1, 'ttl')?.promise, undefined, 'the leftover promise was withdrawn');
     const r = n1.acceptor.prepare({ type: 'prep', rid: 3, name: 'ttl', b: { t: lower.t + 1, g: lower.g }, mode: 'free' });
-    assert.is(r.ok, true, 'the leftover promise was withdrawn');
+    assert.is(r.ok, false, 'terms are never reused, so a fencing token cannot repeat');
+    assert.is(r.floor, rogue.t + 1);
+    const reg = await c.run(nodeAt(c, 1).register('ttl', nodeAt(c, 1).spawn()));
+    assert.ok(reg.token > rogue.t, 'the guard learnt the floor and was granted above it');
   }));
 
 // ---- no consensus ------------------------------------------------------------------------------------
