@@ -180,7 +180,11 @@ export class PesNode {
     this.#state = 'running';
     this.#hookSignals();
     await this.#transport.start(
-      (from, inc, messages) => this.#inbox.onFrame(from, inc, messages),
+      (from, inc, messages) => {
+        // After a pause, revoke expired leases before handling anything (input may run before timers).
+        this.#renewer.checkOverdue();
+        this.#inbox.onFrame(from, inc, messages);
+      },
       (peer, up) => {
         if (!up) this.#watches.onNodeDown(peer);
         this.events.emit(up ? 'nodeup' : 'nodedown', peer);

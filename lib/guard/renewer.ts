@@ -245,6 +245,15 @@ export class Renewer {
     this.#checkLeases();
   }
 
+  /**
+   * Revokes what expired if the lease timer is overdue. A process that wakes from a pause may handle
+   * input before its timers; calling this first on every inbound frame means an owner whose lease ran
+   * out is revoked before this node acts on anything it receives.
+   */
+  checkOverdue(): void {
+    if (this.#leaseTimer !== undefined && this.#c.clock.now() >= this.#leaseTimerAt) this.#checkLeases();
+  }
+
   #checkLeases(): void {
     this.#leaseTimer = undefined;
     this.#leaseTimerAt = Infinity;
