@@ -188,7 +188,10 @@ export class ZmqTransport implements Transport {
     queue.push(message);
     if (!this.#flushScheduled) {
       this.#flushScheduled = true;
-      queueMicrotask(() => this.#flush());
+      // Once per event-loop turn, after every I/O callback of the turn and the promise chains they start:
+      // a per-microtask flush sent one frame per chain as soon as callers' work spread over several
+      // microtask checkpoints (a read answered locally, say), and a frame costs far more than a message.
+      setImmediate(() => this.#flush());
     }
   }
 
