@@ -35,6 +35,13 @@ export interface ReadComponents {
 
 const ATTEMPTS = 4;
 
+/** The longest a {@link quorumRead} can take before it settles by itself, in ms. */
+export function readDuration(phaseTimeout: number): number {
+  let ms = 0;
+  for (let attempt = 0; attempt < ATTEMPTS; attempt++) ms += phaseTimeout + 2 ** attempt;
+  return ms;
+}
+
 /** Reads `name` from a majority. Rejects with NoConsensusError when no majority agrees. */
 export async function quorumRead(c: ReadComponents, name: string, phaseTimeout: number): Promise<ReadResult> {
   let last = { answered: 0, needed: 0 };
@@ -60,16 +67,16 @@ function readOnce(
     const heard = new Set<string>();
     let answered = 0;
     let widened = rest.length === 0;
+    // One timer: first the wait before asking the rest, then what is left of the phase timeout.
+    const widenAfter = Math.max(1, phaseTimeout / 10);
     const widen = (): void => {
       if (widened) return;
       widened = true;
-      c.clock.clearTimeout(widenTimer);
       for (const m of rest) c.rpc.send(m, { type: 'read', rid, name });
     };
     const finish = (result?: ReadResult): void => {
       c.rpc.close(rid);
       c.clock.clearTimeout(timer);
-      c.clock.clearTimeout(widenTimer);
       resolve(result === undefined ? { answered, needed } : { result, answered, needed });
     };
     const rid = c.rpc.open((from, msg: Message) => {
@@ -92,8 +99,12 @@ function readOnce(
       }
       if (heard.size >= members.length) finish();
     });
-    const timer = c.clock.setTimeout(() => finish(), phaseTimeout);
-    const widenTimer = widened ? undefined : c.clock.setTimeout(widen, Math.max(1, phaseTimeout / 10));
+    let timer = widened
+      ? c.clock.setTimeout(() => finish(), phaseTimeout)
+      : c.clock.setTimeout(() => {
+        widen();
+        timer = c.clock.setTimeout(() => finish(), phaseTimeout - widenAfter);
+      }, widenAfter);
     for (const m of first) c.rpc.send(m, { type: 'read', rid, name });
   });
 }

@@ -20,7 +20,7 @@ import { sameOwner, type Owner, type OwnerTable } from './owner.js';
 import { compareBallots } from './protocol/ballot.js';
 import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
 import { firstWave } from './first-wave.js';
-import { quorumRead, type ReadResult } from './read.js';
+import { quorumRead, readDuration, type ReadResult } from './read.js';
 import { Registration } from './registration.js';
 import { request, type Rpc } from './rpc.js';
 import { LatencyWindow } from './stats.js';
@@ -178,6 +178,8 @@ export class Registry {
   #read(name: string, opts: CallOptions): Promise<ReadResult> {
     const c = this.#c;
     const read = quorumRead({ clock: c.clock, rpc: c.rpc, members: () => c.membership.ids(), self: this.#o.node, reachable: c.reachable, turn: () => this.#readTurn++ }, name, this.#o.phaseTimeout);
+    // Without a signal, and with a timeout the read cannot outlast, the read's own bound is the caller's.
+    if (opts.signal === undefined && (opts.timeout ?? this.#o.timeout) >= readDuration(this.#o.phaseTimeout)) return read;
     return this.#bounded(read, 'lookup', opts);
   }
 
