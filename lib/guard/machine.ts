@@ -32,8 +32,8 @@ export interface GuardContext {
   readonly termFloor: number;
   /**
    * Members a one-round-trip attempt asks first (this node and enough peers for a majority); the others
-   * are asked when one of these refuses or only promises, or after a tenth of the phase timeout. They
-   * learn the value from the grant notice. Default: every member at once.
+   * are asked when these have all answered without a decision, or after a tenth of the phase timeout.
+   * They learn the value from the grant notice. Default: every member at once.
    */
   readonly first?: readonly string[];
 }
@@ -248,12 +248,8 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
   if (ev.type === 'deadline' || ev.type === 'release') return acquiringInterrupt(ctx, s, ev, [{ type: 'abandon', b: s.b }]);
   if (ev.type !== 'timeout' && !(fromMember(ctx, ev) && ev.type === 'reply' && ev.msg.type === 'prepR' && compareBallots(ev.msg.b, s.b) === 0)) return [s, []];
   const replies = ev.type === 'reply' ? new Map(s.replies).set(ev.from, ev.msg as PrepareReply) : s.replies;
-  // A one-round-trip attempt that asked only a majority: any answer but an accept, or silence, asks the rest.
-  if (s.pending !== undefined && (ev.type === 'timeout' || (ev.type === 'reply' && (ev.msg as PrepareReply).acc !== true))) {
-    let maxTerm = s.maxTerm;
-    for (const r of replies.values()) maxTerm = Math.max(maxTerm, termsIn(r.entry), r.floor - 1);
-    return widen(ctx, s, replies, maxTerm);
-  }
+  // A one-round-trip attempt that asked only a majority and heard nothing decisive in time asks the rest.
+  if (s.pending !== undefined && ev.type === 'timeout') return widen(ctx, s, replies, s.maxTerm);
   const need = quorum(ctx.members);
   let maxTerm = s.maxTerm;
   let promises = 0;
@@ -299,6 +295,8 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
     const someHolder = [...held.values()][0]?.owner;
     return backoff(ctx, s.attempt + 1, Math.max(maxTerm, s.b.t), [{ type: 'abandon', b: s.b }], someHolder);
   }
+  // Every member asked first has answered and that did not decide: only the others can decide now.
+  if (s.pending !== undefined && replies.size >= ctx.members.length - s.pending.length) return widen(ctx, s, replies, maxTerm);
   return [next, []];
 }
 

@@ -234,6 +234,16 @@ test('machine: first wave, one member only promises or refuses -> the same prepa
   assert.equal(more.map((e) => e.type), ['granted']);
 });
 
+test('machine: first wave, both asked say the name is held -> straight to the probe, the third member is not asked', () => {
+  const [s] = feedIn(THRIFTY, initialState(), [{ type: 'start', now: 0 }]);
+  const p = s as Extract<GuardState, { phase: 'prepare' }>;
+  const held = { promise: b(1, 'x'), ballot: b(1, 'x'), value: val('n2'), seq: 1, expired: false };
+  const [r, effects] = feedIn(THRIFTY, s, [prepR('n1', p.b, { ok: false, why: 'held', entry: held }), prepR('n2', p.b, { ok: false, why: 'held', entry: held })]);
+  assert.is(r.phase, 'reg_check');
+  const sendsTo = effects.flatMap((e) => (e.type === 'send' ? [...e.to] : []));
+  assert.equal(sendsTo, ['n2'], 'only the probe, to the holder\'s node');
+});
+
 test('machine: first wave silent past its short timer -> the rest is asked; a later full timeout fails as before', () => {
   const [s] = feedIn(THRIFTY, initialState(), [{ type: 'start', now: 0 }]);
   const [w, effects] = feedIn(THRIFTY, s, [{ type: 'timeout', now: 50 }]);
