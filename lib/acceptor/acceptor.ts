@@ -176,12 +176,12 @@ export class Acceptor {
     if (m.v !== undefined && m.mode === 'free' && entry.value === null && !entry.voided) {
       this.#install(m.name, entry, m.b, m.v, 1);
       this.stats.acks++;
-      return { ...base, ok: true, acc: true };
+      return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, acc: true };
     }
     entry.promise = m.b;
     entry.maxTerm = Math.max(entry.maxTerm, m.b.t);
     entry.promisedAt = this.#clock.now();
-    return { ...base, ok: true, entry: this.#view(entry) };
+    return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, entry: this.#view(entry) };
   }
 
   commit(m: CommitMsg): CommitReply {
@@ -193,7 +193,7 @@ export class Acceptor {
     }
     this.#install(m.name, e, m.b, m.v, m.seq);
     this.stats.acks++;
-    return { ...base, ok: true };
+    return { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq, ok: true };
   }
 
   repair(m: RepairMsg): RepairReply {

@@ -130,22 +130,33 @@ function termsIn(e: EntryView | undefined): number {
 function prepare(ctx: GuardContext, attempt: number, maxTerm: number, mode: PrepareMode, now: number, from?: Ballot): Result {
   const b: Ballot = { t: Math.max(maxTerm + 1, ctx.termFloor), g: ctx.gid };
   const value = mode === 'free' && attempt === 0 ? ownValue(ctx) : undefined;
-  const msg: Outgoing = { type: 'prep', name: ctx.name, b, mode, ...(from === undefined ? {} : { from }), ...(value === undefined ? {} : { v: value }) };
-  const first = value === undefined || ctx.first === undefined ? ctx.members : ctx.members.filter((m) => ctx.first?.includes(m));
+  const first = value === undefined || ctx.first === undefined ? ctx.members : ctx.first;
   const pending = first.length < ctx.members.length ? ctx.members.filter((m) => !first.includes(m)) : undefined;
-  const state: GuardState = {
+  // Built field by field, not with conditional spreads: this runs once per registration.
+  const state: Mutable<Extract<GuardState, { phase: 'prepare' }>> = {
     phase: 'prepare', attempt, maxTerm, b, mode, replies: new Map(), probed: false, sentAt: now,
-    ...(from === undefined ? {} : { from }), ...(value === undefined ? {} : { value }), ...(pending === undefined ? {} : { pending }),
   };
+  if (from !== undefined) state.from = from;
+  if (value !== undefined) state.value = value;
+  if (pending !== undefined) state.pending = pending;
   const ms = pending === undefined ? ctx.phaseTimeout : Math.max(1, ctx.phaseTimeout / 10);
-  return [state, [{ type: 'send', to: first, msg }, { type: 'timer', ms, jitter: false }]];
+  return [state, [{ type: 'send', to: first, msg: prepMsg(ctx, state) }, { type: 'timer', ms, jitter: false }]];
+}
+
+type Mutable<T> = { -readonly [K in keyof T]: T[K] };
+
+/** The prepare message of a prepare phase (the same one to the members asked first and to the rest). */
+function prepMsg(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>): Outgoing {
+  const msg: Mutable<Extract<Outgoing, { type: 'prep' }>> = { type: 'prep', name: ctx.name, b: s.b, mode: s.mode };
+  if (s.from !== undefined) msg.from = s.from;
+  if (s.value !== undefined) msg.v = s.value;
+  return msg;
 }
 
 /** Asks the members a one-round-trip attempt has not asked yet, with the same prepare. */
 function widen(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>, replies: ReadonlyMap<string, PrepareReply>, maxTerm: number): Result {
   const { pending, ...rest } = s;
-  const msg: Outgoing = { type: 'prep', name: ctx.name, b: s.b, mode: s.mode, ...(s.value === undefined ? {} : { v: s.value }) };
-  return [{ ...rest, replies, maxTerm }, [{ type: 'send', to: pending ?? [], msg }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
+  return [{ ...rest, replies, maxTerm }, [{ type: 'send', to: pending ?? [], msg: prepMsg(ctx, s) }, { type: 'timer', ms: ctx.phaseTimeout, jitter: false }]];
 }
 
 function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, now: number, mode: PrepareMode = 'free'): Result {
