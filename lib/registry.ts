@@ -259,7 +259,12 @@ export class Registry {
     const rec = this.#held.get(m.name);
     const holds = rec?.registration?.valid === true && rec.guard.held !== undefined
       && compareBallots(rec.guard.held.b, m.b) === 0 && sameOwner(rec.guard.held.value.owner, m.owner);
-    this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds });
+    // A guard still acquiring with that very ballot (committing it, or a one-round-trip prepare that
+    // carried the value) may be granted any moment: a majority may have accepted, the acks still on their
+    // way. Answering "not held" would let the asker take over a grant.
+    const st = this.#guards.get(m.b.g)?.guard.state;
+    const pending = (st?.phase === 'commit' || st?.phase === 'prepare' || st?.phase === 'reg_check') && compareBallots(st.b, m.b) === 0;
+    this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds: holds || pending });
   }
 
   /** hoff: create a guard here that waits to take `name` over for a local owner. */
