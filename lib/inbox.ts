@@ -113,9 +113,11 @@ export class Inbox {
       case 'renew': return reply(a.renew(from, m));
       case 'sync': return reply(a.sync(from, m));
       case 'hello': {
-        const entries = a.liveEntries(HELLO_ENTRIES);
+        const live = a.liveEntries(HELLO_ENTRIES);
         const voting = a.voting;
-        return reply(entries === undefined ? { type: 'helloR', rid: m.rid, complete: false, voting } : { type: 'helloR', rid: m.rid, complete: true, entries, voting });
+        return reply(live === undefined
+          ? { type: 'helloR', rid: m.rid, complete: false, voting }
+          : { type: 'helloR', rid: m.rid, complete: true, entries: live.entries, unconfirmed: live.unconfirmed, voting });
       }
       case 'probe': return p.registry.probe(from, m);
       case 'hoff': return p.registry.handoffOffer(from, m);

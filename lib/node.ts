@@ -113,7 +113,7 @@ export class PesNode {
     this.#recovery = new Recovery({
       clock: this.clock, rpc: this.#rpc, self: this.id, members: () => this.#membership.ids(),
       period: () => expiryDuration(hb()) + hb(), retryMs: this.#phaseTimeout * 2, onVote: () => this.#acceptor.startVoting(),
-      adopt: (entries) => this.#acceptor.adopt(entries),
+      adopt: (entries, unconfirmed) => this.#acceptor.adopt(entries, unconfirmed),
     });
     this.#changes = new MembershipChanges({
       clock: this.clock, rpc: this.#rpc, membership: this.#membership, phaseTimeout: this.#phaseTimeout,

@@ -356,31 +356,50 @@ export class Acceptor {
    * Every live value as sync entries, or undefined when there are more than `limit` (a starting node
    * then waits out an expiry period instead of copying them).
    */
-  liveEntries(limit: number): SyncEntry[] | undefined {
-    const out: SyncEntry[] = [];
+  liveEntries(limit: number): { entries: SyncEntry[]; unconfirmed: number[] } | undefined {
+    const entries: SyncEntry[] = [];
+    const unconfirmed: number[] = [];
     for (const shard of this.#shards) {
       for (const [name, e] of shard) {
         if (e.value === null || e.ballot === undefined || this.#expired(e)) continue;
-        if (out.length >= limit) return undefined;
-        out.push([name, e.ballot, e.value, e.seq]);
+        if (entries.length >= limit) return undefined;
+        if (!this.#confirmed(e)) unconfirmed.push(entries.length);
+        entries.push([name, e.ballot, e.value, e.seq]);
       }
     }
-    return out;
+    return { entries, unconfirmed };
   }
 
   /**
    * Installs live values another member holds (a starting node catching up before it votes): each one
-   * unless a higher ballot (or a newer seq) is already here. Returns how many were installed.
+   * unless a higher ballot (or a newer seq) is already here. A value known decided (not listed in
+   * `unconfirmed`) also replaces one here that is not: a value accepted in one round trip by a minority
+   * carries a higher ballot than the live registration it raced, and must not hide it. Returns how many
+   * were installed.
    */
-  adopt(entries: readonly SyncEntry[]): number {
+  adopt(entries: readonly SyncEntry[], unconfirmed: ReadonlySet<number> = new Set()): number {
     let n = 0;
-    for (const [name, b, v, seq] of entries) {
+    entries.forEach(([name, b, v, seq], i) => {
+      const decided = !unconfirmed.has(i);
       const e = this.#get(name);
-      if (e !== undefined && (compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq <= e.seq))) continue;
-      this.#install(name, e ?? this.#create(name), b, v, seq, undefined, true);
+      if (e !== undefined) {
+        const live = e.value !== null && !this.#expired(e);
+        const here = live && this.#confirmed(e);
+        if (sameBallot(e.ballot, b) && seq <= e.seq) {
+          if (decided && seq === e.seq) e.confirmed = true;
+          return;
+        }
+        const above = compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0;
+        // Higher here: keep it, unless it is an undecided value and this one is decided.
+        if (above && !(decided && live && !here)) return;
+        // A decided live value here is not replaced by another ballot's that nobody has confirmed yet
+        // (a later seq of the same ballot, a handoff marker say, comes from the same guard and stands).
+        if (!above && !decided && here && !sameBallot(e.ballot, b)) return;
+      }
+      this.#install(name, e ?? this.#create(name), b, v, seq, undefined, decided);
       this.stats.repairs++;
       n++;
-    }
+    });
     return n;
   }
 

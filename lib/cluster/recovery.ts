@@ -23,7 +23,8 @@ export interface RecoveryComponents {
   readonly period: () => number;
   readonly retryMs: number;
   /** Installs the live values a member sent. */
-  readonly adopt: (entries: readonly SyncEntry[]) => void;
+  /** Installs live values a member holds; `unconfirmed` indexes those it does not know decided. */
+  readonly adopt: (entries: readonly SyncEntry[], unconfirmed: ReadonlySet<number>) => void;
   readonly onVote: () => void;
 }
 
@@ -57,7 +58,7 @@ export class Recovery {
         this.#stopAsking();
         return;
       }
-      this.#c.adopt(msg.entries ?? []);
+      this.#c.adopt(msg.entries ?? [], new Set(msg.unconfirmed ?? []));
       answered.add(from);
       if (this.#c.members().every((m) => m === this.#c.self || answered.has(m))) this.#vote();
     });

@@ -173,8 +173,9 @@ schema('syncR', ['rid', 'part', 'refused'], (m) => isCount(m['rid']) && isCount(
 schema('probe', ['rid', 'name', 'owner', 'b'], (m) => isCount(m['rid']) && isName(m['name']) && isOwner(m['owner']) && isBallot(m['b']));
 schema('probeR', ['rid', 'alive', 'holds'], (m) => isCount(m['rid']) && isBool(m['alive']) && isBool(m['holds']));
 schema('hello', ['rid'], (m) => isCount(m['rid']));
-schema('helloR', ['rid', 'complete', 'entries', 'voting'], (m) => isCount(m['rid']) && isBool(m['complete']) && isBool(m['voting'])
-  && isOpt(m['entries'], (e) => Array.isArray(e) && e.length <= LIMITS.syncEntries && e.every(isSyncEntry)));
+schema('helloR', ['rid', 'complete', 'entries', 'unconfirmed', 'voting'], (m) => isCount(m['rid']) && isBool(m['complete']) && isBool(m['voting'])
+  && isOpt(m['entries'], (e) => Array.isArray(e) && e.length <= LIMITS.syncEntries && e.every(isSyncEntry))
+  && isOpt(m['unconfirmed'], (u) => Array.isArray(u) && u.length <= LIMITS.syncEntries && u.every(isCount)));
 schema('hoff', ['rid', 'name', 'owner', 'from'], (m) => isCount(m['rid']) && isName(m['name']) && isOwner(m['owner']) && isBallot(m['from']));
 schema('hoffR', ['rid', 'ok', 'guard', 'err'], (m) => isCount(m['rid']) && isBool(m['ok']) && isOpt(m['guard'], isId) && isOpt(m['err'], isErrCode));
 schema('hgo', ['rid', 'name', 'guard', 'seq'], (m) => isCount(m['rid']) && isName(m['name']) && isId(m['guard']) && isCount(m['seq']));

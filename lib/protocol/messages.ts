@@ -156,6 +156,11 @@ export interface HelloMsg { readonly type: 'hello'; readonly rid: number }
 /** `complete`: `entries` lists every live value here (false when there are too many to send). */
 export interface HelloReply {
   readonly type: 'helloR'; readonly rid: number; readonly complete: boolean; readonly entries?: readonly SyncEntry[];
+  /**
+   * Indexes into `entries` of values not known decided here (accepted, but neither renewed nor announced
+   * by their guard yet): a value accepted in one round trip by a minority may be among them.
+   */
+  readonly unconfirmed?: readonly number[];
   /** Whether the answering acceptor votes (one still catching up may not know every live value). */
   readonly voting: boolean;
 }

@@ -930,20 +930,52 @@ test('liveEntries: lists live values only; undefined past the limit', async () =
   grant(a, 'live', ballot(1, 'n1'), value('A'));
   grant(a, 'gone', ballot(1, 'n1'), value('A'));
   assert.ok(com(a, 'gone', ballot(1, 'n1'), null, 2).ok);
-  assert.equal(a.liveEntries(10)?.map((e) => e[0]), ['live']);
+  assert.equal(a.liveEntries(10)?.entries.map((e) => e[0]), ['live']);
   assert.is(a.liveEntries(0), undefined);
   await clock.advance(3 * 1000 + 1);
-  assert.equal(a.liveEntries(10), [], 'expired values are not live');
+  assert.equal(a.liveEntries(10)?.entries, [], 'expired values are not live');
 });
 
-test('adopt: installs what is missing or older, never over a higher ballot; counts repairs', () => {
+test('adopt: installs what is missing or older, never over a higher decided ballot; counts repairs', () => {
   const { a } = rig();
-  grant(a, 'mine', ballot(9, 'n1'), value('A'));
+  a.learn('mine', ballot(9, 'n1'), value('A'), 1);
   const n = a.adopt([['new', ballot(2, 'n2'), value('B'), 1], ['mine', ballot(3, 'n2'), value('B'), 1]]);
   assert.is(n, 1);
   assert.equal(view(a, 'new').ballot, ballot(2, 'n2'));
   assert.equal(view(a, 'mine').ballot, ballot(9, 'n1'));
   assert.is(a.stats.repairs, 1);
+});
+
+test('adopt: a decided value replaces an undecided one of a higher ballot; an undecided one never hides a decided one', () => {
+  const { a } = rig();
+  // From one member: a value accepted in one round trip by a minority (higher ballot, not confirmed).
+  const stray: SyncEntry = [NAME, ballot(20, 'n5/1/3'), value('E'), 1];
+  const held: SyncEntry = [NAME, ballot(7, 'n2/1/1'), value('B'), 1];
+  a.adopt([stray], new Set([0]));
+  assert.equal(view(a, NAME).ballot, ballot(20, 'n5/1/3'));
+  a.adopt([held]);
+  assert.equal(view(a, NAME).ballot, ballot(7, 'n2/1/1'), 'the decided registration wins');
+  assert.equal(a.live().map((e) => e.confirmed), [true]);
+  // In the other order the stray does not hide it either.
+  const { a: b } = rig();
+  b.adopt([held]);
+  b.adopt([stray], new Set([0]));
+  assert.equal(view(b, NAME).ballot, ballot(7, 'n2/1/1'));
+  // A later seq of the same ballot (a handoff marker, never renewed by its node) is still taken.
+  b.adopt([[NAME, ballot(7, 'n2/1/1'), value('B', 1000, 'n3/1/9'), 2]], new Set([0]));
+  assert.is(view(b, NAME).seq, 2);
+  // Two decided values: the higher ballot, as before.
+  b.adopt([[NAME, ballot(9, 'n4/1/1'), value('D'), 1]]);
+  assert.equal(view(b, NAME).ballot, ballot(9, 'n4/1/1'));
+});
+
+test('liveEntries: values not known decided are listed as unconfirmed', () => {
+  const { a } = rig();
+  grant(a, 'committed', ballot(1, 'n1'), value('A'));
+  a.learn('announced', ballot(2, 'n2'), value('B'), 1);
+  const live = a.liveEntries(10);
+  assert.ok(live !== undefined);
+  assert.equal(live.unconfirmed.map((i) => live.entries[i]?.[0]), ['committed']);
 });
 
 test('prepare: takeover of a live handoff marker -> refused held; only the named guard may take it', () => {
