@@ -130,9 +130,13 @@ const OWNER: OwnerRef = { node: 'n1', inc: 1, id: 1 };
 const CTX: GuardContext = { name: NAME, gid: 'n1/1/1', node: 'n1', owner: OWNER, members: ['n1', 'n2', 'n3'], hb: HB, phaseTimeout: 500, termFloor: 0 };
 
 function feed(s: GuardState, events: readonly GuardEvent[]): [GuardState, GuardEffect[]] {
+  return feedIn(CTX, s, events);
+}
+
+function feedIn(ctx: GuardContext, s: GuardState, events: readonly GuardEvent[]): [GuardState, GuardEffect[]] {
   const out: GuardEffect[] = [];
   for (const ev of events) {
-    const [n, effects] = transition(CTX, s, ev);
+    const [n, effects] = transition(ctx, s, ev);
     s = n;
     out.push(...effects);
   }
@@ -198,16 +202,6 @@ test('machine: a majority holds the name (one acceptor lagged and accepted) -> p
 });
 
 const THRIFTY: GuardContext = { ...CTX, first: ['n1', 'n2'] };
-
-function feedIn(ctx: GuardContext, s: GuardState, events: readonly GuardEvent[]): [GuardState, GuardEffect[]] {
-  const out: GuardEffect[] = [];
-  for (const ev of events) {
-    const [n, effects] = transition(ctx, s, ev);
-    s = n;
-    out.push(...effects);
-  }
-  return [s, out];
-}
 
 test('machine: first wave of a majority -> the prepare goes only to it, with a short timer; two accepts grant, the third member is never asked', () => {
   const [s, effects] = feedIn(THRIFTY, initialState(), [{ type: 'start', now: 0 }]);
