@@ -348,7 +348,8 @@ export class Registry {
       this.registerLatency.record(this.#c.clock.now() - rec.startedAt);
       this.#c.events.emit('registered', { name, owner, token: b.t });
       // Decided: every member's ownership watches may report it now (their acceptors may not know yet).
-      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name, b, v: value, seq });
+      // Lazy: nobody waits for it, and on a busy cluster many share one frame.
+      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name, b, v: value, seq }, true);
       rec.acquire?.resolve(registration);
       rec.acquire = undefined;
       if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: true, token: b.t });
@@ -403,7 +404,7 @@ export class Registry {
     // A release by the owner's side is news for every watch (a lost lease is seen as expiry instead).
     if ((reason === 'unregistered' || reason === 'exit' || reason === 'stopped') && guard.held !== undefined) {
       const { b, seq } = guard.held;
-      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name: ev.name, b, v: null, seq });
+      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name: ev.name, b, v: null, seq }, true);
     }
     if (reason === 'lost') this.#c.events.emit('lost', ev);
   }

@@ -78,13 +78,16 @@ export class Rpc {
     return this.#handlers.size;
   }
 
-  /** Sends a message (request, reply or one-way) to a peer or to this node. */
-  send(peer: string, msg: Message): void {
+  /**
+   * Sends a message (request, reply or one-way) to a peer or to this node. `lazy`: a notice nobody waits
+   * for, which the transport may hold a few milliseconds to batch it (see {@link Transport.send}).
+   */
+  send(peer: string, msg: Message, lazy = false): void {
     if (this.#stopped) return;
     if (peer === this.#self) {
       queueMicrotask(() => this.dispatch(this.#self, msg));
     } else {
-      this.#transport.send(peer, msg);
+      this.#transport.send(peer, msg, lazy);
     }
   }
 

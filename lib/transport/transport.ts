@@ -41,8 +41,12 @@ export interface Transport {
   readonly endpoint: string;
   /** Begins receiving. Frames from peers arrive at `onFrame`; reachability changes at `onLiveness`. */
   start(onFrame: FrameHandler, onLiveness: LivenessHandler): Promise<void>;
-  /** Queues `message` for `peer`. Messages queued in the same turn travel in one frame. Never throws. */
-  send(peer: string, message: Message): void;
+  /**
+   * Queues `message` for `peer`. Messages queued in the same turn travel in one frame. Never throws.
+   * A `lazy` message (a notice nobody waits for) may wait a few milliseconds to share a frame with later
+   * ones; it still goes out before any message queued for the same peer after it.
+   */
+  send(peer: string, message: Message, lazy?: boolean): void;
   /** Starts talking to a peer (idempotent). */
   addPeer(peer: PeerAddress): void;
   /** Stops talking to a peer (idempotent). */

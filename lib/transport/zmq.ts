@@ -26,6 +26,12 @@ export {
   ZMQ_DEFAULTS, type ZmqLimits, type ZmqPeerAddress, type ZmqPingOptions, type ZmqTransportOptions,
 } from './zmq-options.js';
 
+/**
+ * Longest a lazy message (a grant notice, say) waits for company, in ms. Each frame costs a wake-up of
+ * the receiving process; on a busy cluster notices share frames with requests and with each other.
+ */
+const LAZY_MS = 5;
+
 /** Components {@link ZmqTransport} takes. */
 export interface ZmqTransportComponents {
   readonly clock: Clock;
@@ -90,6 +96,9 @@ export class ZmqTransport implements Transport {
   #lastTick = 0;
   #pingRid = 0;
   #pending = new Map<string, Message[]>();
+  /** Lazy messages per peer: sent with the next frame to that peer, or after LAZY_MS. */
+  #lazy = new Map<string, Message[]>();
+  #lazyTimer: TimerHandle | undefined;
   /** Senders that are no peer (a status asker): clock time last heard; answered over their connection. */
   readonly #callers = new Map<string, number>();
   #routerQueue: (readonly [Buffer, Buffer, number])[] = [];
@@ -181,8 +190,15 @@ export class ZmqTransport implements Transport {
    * added: held (bounded) until its connection is up, for at most `ping.timeout` ms. Later, while the
    * peer is unreachable: dropped and counted at once.
    */
-  send(peer: string, message: Message): void {
+  send(peer: string, message: Message, lazy = false): void {
     if (this.#phase !== 'running') return;
+    if (lazy) {
+      let held = this.#lazy.get(peer);
+      if (held === undefined) this.#lazy.set(peer, (held = []));
+      held.push(message);
+      this.#lazyTimer ??= this.#clock.setTimeout(() => this.#flushLazy(), LAZY_MS);
+      return;
+    }
     let queue = this.#pending.get(peer);
     if (queue === undefined) this.#pending.set(peer, (queue = []));
     queue.push(message);
@@ -259,7 +275,10 @@ export class ZmqTransport implements Transport {
   #closeAll(): void {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
+    this.#clock.clearTimeout(this.#lazyTimer);
+    this.#lazyTimer = undefined;
     this.#pending = new Map();
+    this.#lazy = new Map();
     for (const peer of this.#peers.values()) peer.outbox = undefined;
     for (const { outbox } of this.#outboxes.values()) outbox.close();
     this.#outboxes.clear();
@@ -341,7 +360,11 @@ export class ZmqTransport implements Transport {
     const out = this.#pending;
     this.#pending = new Map();
     if (this.#phase !== 'running') return;
-    for (const [peer, messages] of out) {
+    for (const [peer, eager] of out) {
+      // What waited for this peer goes first: a lazy message never overtakes, nor is overtaken by, a later one.
+      const held = this.#lazy.get(peer);
+      if (held !== undefined) this.#lazy.delete(peer);
+      const messages = held === undefined ? eager : [...held, ...eager];
       const outbox = this.#peers.get(peer)?.outbox;
       if (peer !== this.id && outbox === undefined) {
         const heard = this.#callers.get(peer);
@@ -364,6 +387,14 @@ export class ZmqTransport implements Transport {
         this.#receive([this.#route, bytes]);
       }
     }
+  }
+
+  /** Sends every lazy message still waiting. */
+  #flushLazy(): void {
+    this.#lazyTimer = undefined;
+    if (this.#lazy.size === 0 || this.#phase !== 'running') return;
+    for (const peer of this.#lazy.keys()) if (!this.#pending.has(peer)) this.#pending.set(peer, []);
+    this.#flush();
   }
 
   /** Replies to a caller that is no peer go out through the inbox ROUTER, one send at a time. */

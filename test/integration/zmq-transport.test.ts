@@ -243,6 +243,32 @@ test('zmq batching: N sends in one turn -> one frame with N messages in order', 
   }
 }));
 
+test('zmq lazy: lazy sends wait for the next eager send to the same peer and go first in its frame; alone they go within a few ms', timed(5000, async () => {
+  try {
+    const a = await startNode({ id: 'a', ping: QUIET });
+    const b = await startNode({ id: 'b', ping: QUIET });
+    a.t.addPeer({ id: 'b', endpoint: b.t.endpoint });
+    await link(a, b);
+    const seenBefore = b.frames.length;
+    const framesBefore = a.t.stats().framesSent;
+    a.t.send('b', { type: 'hello', rid: 1 }, true);
+    a.t.send('b', { type: 'hello', rid: 2 }, true);
+    await new Promise((resolve) => setImmediate(resolve));
+    a.t.send('b', { type: 'hello', rid: 3 });
+    await until(() => b.frames.length > seenBefore, 2000, 'the frame');
+    assert.is(a.t.stats().framesSent - framesBefore, 1, 'one frame for the two lazy messages and the eager one');
+    assert.equal(b.frames[seenBefore]?.messages.map((m) => (m.type === 'hello' ? m.rid : -1)), [1, 2, 3]);
+    // Alone, a lazy message still leaves soon.
+    const t0 = performance.now();
+    a.t.send('b', { type: 'hello', rid: 4 }, true);
+    await until(() => b.frames.length > seenBefore + 1, 2000, 'the lazy message alone');
+    assert.equal(b.frames[seenBefore + 1]?.messages.map((m) => (m.type === 'hello' ? m.rid : -1)), [4]);
+    assert.ok(performance.now() - t0 < 1000, 'not held indefinitely');
+  } finally {
+    await cleanup();
+  }
+}));
+
 test('zmq send: to itself -> delivered through the codec, counted both ways', timed(5000, async () => {
   try {
     const a = await startNode({ id: 'a', ping: QUIET });
