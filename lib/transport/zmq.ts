@@ -19,6 +19,7 @@ import { ZAP_DOMAIN, ZapAuthenticator, isZ85Key } from './zmq-curve.js';
 import {
   checkEndpoint, resolveZmqOptions, type ResolvedZmqOptions, type ZmqPeerAddress, type ZmqTransportOptions,
 } from './zmq-options.js';
+import { Batcher } from './batcher.js';
 import { Outbox } from './zmq-outbox.js';
 
 export { generateCurveKeyPair, type CurveKeyPair, type CurveOptions } from './zmq-curve.js';
@@ -95,15 +96,11 @@ export class ZmqTransport implements Transport {
   #timer: TimerHandle | undefined;
   #lastTick = 0;
   #pingRid = 0;
-  #pending = new Map<string, Message[]>();
-  /** Lazy messages per peer: sent with the next frame to that peer, or after LAZY_MS. */
-  #lazy = new Map<string, Message[]>();
-  #lazyTimer: TimerHandle | undefined;
+  readonly #batches: Batcher;
   /** Senders that are no peer (a status asker): clock time last heard; answered over their connection. */
   readonly #callers = new Map<string, number>();
   #routerQueue: (readonly [Buffer, Buffer, number])[] = [];
   #routerPumping = false;
-  #flushScheduled = false;
   #onFrame: FrameHandler | undefined;
   #onLiveness: LivenessHandler | undefined;
 
@@ -115,6 +112,7 @@ export class ZmqTransport implements Transport {
     this.incarnation = this.#o.incarnation;
     this.#route = Buffer.from(this.id, 'utf8');
     this.#endpoint = this.#o.bind;
+    this.#batches = new Batcher(this.#clock, LAZY_MS, (peer, messages) => this.#sendBatch(peer, messages));
   }
 
   /** The bound endpoint; after `start()`, an ephemeral port (`:0`) is resolved to the real one. */
@@ -192,24 +190,9 @@ export class ZmqTransport implements Transport {
    */
   send(peer: string, message: Message, lazy = false): void {
     if (this.#phase !== 'running') return;
-    if (lazy) {
-      let held = this.#lazy.get(peer);
-      if (held === undefined) this.#lazy.set(peer, (held = []));
-      held.push(message);
-      this.#lazyTimer ??= this.#clock.setTimeout(() => this.#flushLazy(), LAZY_MS);
-      return;
-    }
-    let queue = this.#pending.get(peer);
-    if (queue === undefined) this.#pending.set(peer, (queue = []));
-    queue.push(message);
-    if (!this.#flushScheduled) {
-      this.#flushScheduled = true;
-      // Once per event-loop turn, after every I/O callback of the turn and the promise chains they start:
-      // a per-microtask flush sent one frame per chain as soon as callers' work spread over several
-      // microtask checkpoints (a read answered locally, say), and a frame costs far more than a message.
-      setImmediate(() => this.#flush());
-    }
+    this.#batches.add(peer, message, lazy);
   }
+
 
   /**
    * Starts talking to a peer (idempotent). The same id with a new endpoint or key replaces the DEALER.
@@ -275,10 +258,7 @@ export class ZmqTransport implements Transport {
   #closeAll(): void {
     this.#clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    this.#clock.clearTimeout(this.#lazyTimer);
-    this.#lazyTimer = undefined;
-    this.#pending = new Map();
-    this.#lazy = new Map();
+    this.#batches.close();
     for (const peer of this.#peers.values()) peer.outbox = undefined;
     for (const { outbox } of this.#outboxes.values()) outbox.close();
     this.#outboxes.clear();
@@ -355,46 +335,30 @@ export class ZmqTransport implements Transport {
   }
 
   /** Sends what this turn queued: one frame per peer (split only if it would exceed the size limits). */
-  #flush(): void {
-    this.#flushScheduled = false;
-    const out = this.#pending;
-    this.#pending = new Map();
+  /** One peer's batch: one frame (split only if it would exceed the size limits). */
+  #sendBatch(peer: string, messages: readonly Message[]): void {
     if (this.#phase !== 'running') return;
-    for (const [peer, eager] of out) {
-      // What waited for this peer goes first: a lazy message never overtakes, nor is overtaken by, a later one.
-      const held = this.#lazy.get(peer);
-      if (held !== undefined) this.#lazy.delete(peer);
-      const messages = held === undefined ? eager : [...held, ...eager];
-      const outbox = this.#peers.get(peer)?.outbox;
-      if (peer !== this.id && outbox === undefined) {
-        const heard = this.#callers.get(peer);
-        if (heard !== undefined && this.#clock.now() - heard <= this.#o.timeout) {
-          for (const [bytes, count] of this.#encode(messages)) this.#routerPush(Buffer.from(peer, 'utf8'), bytes, count);
-        } else {
-          this.#stats.dropped += messages.length;
-        }
+    const outbox = this.#peers.get(peer)?.outbox;
+    if (peer !== this.id && outbox === undefined) {
+      const heard = this.#callers.get(peer);
+      if (heard !== undefined && this.#clock.now() - heard <= this.#o.timeout) {
+        for (const [bytes, count] of this.#encode(messages)) this.#routerPush(Buffer.from(peer, 'utf8'), bytes, count);
+      } else {
+        this.#stats.dropped += messages.length;
+      }
+      return;
+    }
+    for (const [bytes, count] of this.#encode(messages)) {
+      if (outbox !== undefined) {
+        outbox.push(bytes, count);
         continue;
       }
-      for (const [bytes, count] of this.#encode(messages)) {
-        if (outbox !== undefined) {
-          outbox.push(bytes, count);
-          continue;
-        }
-        // To ourselves: through the codec and the same checks as any inbound frame, as on the memory mesh.
-        this.#stats.framesSent++;
-        this.#stats.messagesSent += count;
-        this.#stats.bytesSent += bytes.byteLength;
-        this.#receive([this.#route, bytes]);
-      }
+      // To ourselves: through the codec and the same checks as any inbound frame, as on the memory mesh.
+      this.#stats.framesSent++;
+      this.#stats.messagesSent += count;
+      this.#stats.bytesSent += bytes.byteLength;
+      this.#receive([this.#route, bytes]);
     }
-  }
-
-  /** Sends every lazy message still waiting. */
-  #flushLazy(): void {
-    this.#lazyTimer = undefined;
-    if (this.#lazy.size === 0 || this.#phase !== 'running') return;
-    for (const peer of this.#lazy.keys()) if (!this.#pending.has(peer)) this.#pending.set(peer, []);
-    this.#flush();
   }
 
   /** Replies to a caller that is no peer go out through the inbox ROUTER, one send at a time. */
