@@ -86,6 +86,13 @@ function grant(a: Acceptor, name: string, b: Ballot, v: Value | null, seq = 1): 
   assert.ok(c.ok, `commit ${name} ${b.t}/${b.g}`);
 }
 
+/** One cleanup pass per shard (a pass cleans one shard): every entry is looked at once. Returns how many went. */
+function sweep(a: Acceptor, shards = 4): number {
+  let removed = 0;
+  for (let pass = 0; pass < shards; pass++) removed += a.cleanup();
+  return removed;
+}
+
 /** The digest a node's renewal must carry to cover exactly these entries. */
 function digestOf(entries: readonly (readonly [string, Ballot, number])[]): { count: number; digest: number } {
   let digest = 0;
@@ -116,59 +123,41 @@ test('prepare: higher term (even with a lower guard id) -> promise', () => {
   assert.equal(view(a, NAME).promise, ballot(2, 'a'));
 });
 
-test('prepare: same term as the promise, even with a higher guard id -> refused ballot (the term must rise)', () => {
-  const { a } = rig();
-  assert.ok(prep(a, NAME, ballot(3, 'n2')).ok);
-  for (const g of ['n1', 'n3']) {
-    const r = prep(a, NAME, ballot(3, g));
-    assert.is(r.ok, false, g);
-    assert.is(r.why, 'ballot');
-    assert.equal(r.entry?.promise, ballot(3, 'n2'));
-  }
-  assert.equal(view(a, NAME).promise, ballot(3, 'n2'));
-  assert.is(prep(a, NAME, ballot(4, 'n1')).ok, true);
-});
+/**
+ * Prepares whose term does not rise above what the acceptor holds (`held`: promised, or accepted by a
+ * prepare and commit of `b`): each asked ballot is refused `ballot` with the held one in the view, the
+ * refusals promise nothing, and a term above the held one is promised afterwards.
+ */
+const notAbove: readonly { readonly title: string; readonly held: 'promised' | 'accepted'; readonly b: Ballot; readonly asks: readonly Ballot[] }[] = [
+  {
+    title: 'same term as the promise, even with a higher guard id -> refused ballot (the term must rise)',
+    held: 'promised', b: ballot(3, 'n2'), asks: [ballot(3, 'n1'), ballot(3, 'n3')],
+  },
+  { title: 'same term as the accepted ballot, higher guard id -> refused ballot', held: 'accepted', b: ballot(3, 'n2'), asks: [ballot(3, 'n9')] },
+  { title: 'equal ballot -> refused ballot with the entry view', held: 'promised', b: ballot(4, 'n1'), asks: [ballot(4, 'n1')] },
+  { title: 'lower term with a higher guard id -> refused ballot, promise unchanged', held: 'promised', b: ballot(5, 'a'), asks: [ballot(4, 'zzz')] },
+  {
+    title: 'below an accepted (tombstoned) ballot -> refused ballot with ballot in the view',
+    held: 'accepted', b: ballot(6, 'n1'), asks: [ballot(5, 'n9')],
+  },
+];
 
-test('prepare: same term as the accepted ballot, higher guard id -> refused ballot', () => {
-  const { a } = rig();
-  grant(a, NAME, ballot(3, 'n2'), null);
-  const r = prep(a, NAME, ballot(3, 'n9'));
-  assert.is(r.ok, false);
-  assert.is(r.why, 'ballot');
-  assert.equal(r.entry?.ballot, ballot(3, 'n2'));
-});
-
-test('prepare: equal ballot -> refused ballot with the entry view', () => {
-  const { a } = rig();
-  const b = ballot(4, 'n1');
-  assert.ok(prep(a, NAME, b).ok);
-  const r = prep(a, NAME, b);
-  assert.is(r.ok, false);
-  assert.is(r.why, 'ballot');
-  assert.equal(r.entry?.promise, b);
-  assert.is(r.entry?.expired, false);
-});
-
-test('prepare: lower term with a higher guard id -> refused ballot, promise unchanged', () => {
-  const { a } = rig();
-  const b = ballot(5, 'a');
-  assert.ok(prep(a, NAME, b).ok);
-  const r = prep(a, NAME, ballot(4, 'zzz'));
-  assert.is(r.ok, false);
-  assert.is(r.why, 'ballot');
-  assert.equal(r.entry?.promise, b);
-  assert.equal(view(a, NAME).promise, b);
-});
-
-test('prepare: below an accepted (tombstoned) ballot -> refused ballot with ballot in the view', () => {
-  const { a } = rig();
-  const b = ballot(6, 'n1');
-  grant(a, NAME, b, null);
-  const r = prep(a, NAME, ballot(5, 'n9'));
-  assert.is(r.ok, false);
-  assert.is(r.why, 'ballot');
-  assert.equal(r.entry?.ballot, b);
-});
+for (const c of notAbove) {
+  test(`prepare: ${c.title}`, () => {
+    const { a } = rig();
+    if (c.held === 'promised') assert.ok(prep(a, NAME, c.b).ok);
+    else grant(a, NAME, c.b, null);
+    for (const asked of c.asks) {
+      const r = prep(a, NAME, asked);
+      assert.is(r.ok, false, `${asked.t}/${asked.g}`);
+      assert.is(r.why, 'ballot');
+      assert.equal(c.held === 'promised' ? r.entry?.promise : r.entry?.ballot, c.b);
+      assert.is(r.entry?.expired, false);
+    }
+    assert.equal(view(a, NAME).promise, c.b);
+    assert.is(prep(a, NAME, ballot(c.b.t + 1, 'n1')).ok, true);
+  });
+}
 
 test('prepare: term below the term floor -> refused ballot with the floor; at the floor -> promise', () => {
   const { a } = rig({ termFloor: 10 });
@@ -237,62 +226,43 @@ test('prepare: a re-commit of the same ballot restarts the 3 heartbeats', async 
   assert.is(prep(a, NAME, ballot(2, 'n2')).ok, true);
 });
 
-test('prepare: takeover from exactly the accepted ballot -> promise over a live value', () => {
-  const { a } = rig();
-  const b1 = ballot(1, 'n1');
-  grant(a, NAME, b1, value('A'));
-  const r = prep(a, NAME, ballot(2, 'n2'), 'takeover', b1);
-  assert.is(r.ok, true);
-  assert.equal(view(a, NAME).promise, ballot(2, 'n2'));
-});
+/**
+ * Prepares over a live value accepted at `accepted` (a handoff marker when `value.handoffTo` is set):
+ * only a takeover from exactly the accepted ballot, or a handoff from it by the guard the marker names,
+ * is promised; every other one is refused `held` and promises nothing.
+ */
+const B1 = ballot(1, 'A/1/1');
+const MARKED = value('A', HB, 'B/1/7');
+const overLive: readonly {
+  readonly title: string; readonly accepted: Ballot; readonly value: Value; readonly b: Ballot; readonly mode: PrepareMode; readonly from?: Ballot;
+  readonly promised: boolean;
+}[] = [
+  { title: 'takeover from exactly the accepted ballot -> promise over a live value', accepted: ballot(1, 'n1'), value: value('A'), b: ballot(2, 'n2'), mode: 'takeover', from: ballot(1, 'n1'), promised: true },
+  { title: 'takeover from another ballot -> refused held', accepted: ballot(3, 'n1'), value: value('A'), b: ballot(4, 'n2'), mode: 'takeover', from: ballot(2, 'n1'), promised: false },
+  { title: 'takeover without from -> refused held', accepted: ballot(3, 'n1'), value: value('A'), b: ballot(4, 'n2'), mode: 'takeover', promised: false },
+  { title: 'takeover from a ballot above the accepted one -> refused held', accepted: ballot(3, 'n1'), value: value('A'), b: ballot(5, 'n2'), mode: 'takeover', from: ballot(4, 'n1'), promised: false },
+  { title: 'handoff from the accepted ballot to the marked guard -> promise', accepted: B1, value: MARKED, b: ballot(2, 'B/1/7'), mode: 'handoff', from: B1, promised: true },
+  { title: 'handoff by a guard other than handoffTo -> refused held', accepted: B1, value: MARKED, b: ballot(2, 'C/1/1'), mode: 'handoff', from: B1, promised: false },
+  { title: 'handoff from another ballot than the accepted one -> refused held', accepted: B1, value: MARKED, b: ballot(2, 'B/1/7'), mode: 'handoff', from: ballot(0, 'A/1/1'), promised: false },
+  { title: 'handoff on an unmarked value -> refused held', accepted: B1, value: value('A'), b: ballot(2, 'B/1/7'), mode: 'handoff', from: B1, promised: false },
+  { title: 'free mode on a handoff marker -> refused held (a marker is live like any value)', accepted: B1, value: MARKED, b: ballot(2, 'B/1/7'), mode: 'free', promised: false },
+];
 
-test('prepare: takeover from another ballot or without from -> refused held', () => {
-  const { a } = rig();
-  const b1 = ballot(3, 'n1');
-  grant(a, NAME, b1, value('A'));
-  const other = prep(a, NAME, ballot(4, 'n2'), 'takeover', ballot(2, 'n1'));
-  assert.is(other.ok, false);
-  assert.is(other.why, 'held');
-  const none = prep(a, NAME, ballot(4, 'n2'), 'takeover');
-  assert.is(none.ok, false);
-  assert.is(none.why, 'held');
-  const higherFrom = prep(a, NAME, ballot(5, 'n2'), 'takeover', ballot(4, 'n1'));
-  assert.is(higherFrom.why, 'held');
-  assert.equal(view(a, NAME).promise, b1);
-});
-
-test('prepare: handoff from the accepted ballot to the marked guard -> promise', () => {
-  const { a } = rig();
-  const b1 = ballot(1, 'A/1/1');
-  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
-  const r = prep(a, NAME, ballot(2, 'B/1/7'), 'handoff', b1);
-  assert.is(r.ok, true);
-  assert.equal(view(a, NAME).promise, ballot(2, 'B/1/7'));
-});
-
-test('prepare: handoff by a guard other than handoffTo, or on an unmarked value -> refused held', () => {
-  const { a } = rig();
-  const b1 = ballot(1, 'A/1/1');
-  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
-  const wrongGuard = prep(a, NAME, ballot(2, 'C/1/1'), 'handoff', b1);
-  assert.is(wrongGuard.ok, false);
-  assert.is(wrongGuard.why, 'held');
-  const wrongFrom = prep(a, NAME, ballot(2, 'B/1/7'), 'handoff', ballot(0, 'A/1/1'));
-  assert.is(wrongFrom.why, 'held');
-
-  const { a: a2 } = rig();
-  grant(a2, NAME, b1, value('A'));
-  const unmarked = prep(a2, NAME, ballot(2, 'B/1/7'), 'handoff', b1);
-  assert.is(unmarked.ok, false);
-  assert.is(unmarked.why, 'held');
-});
-
-test('prepare: free mode on a handoff marker -> refused held (a marker is live like any value)', () => {
-  const { a } = rig();
-  const b1 = ballot(1, 'A/1/1');
-  grant(a, NAME, b1, value('A', HB, 'B/1/7'));
-  assert.is(prep(a, NAME, ballot(2, 'B/1/7')).why, 'held');
-});
+for (const c of overLive) {
+  test(`prepare: ${c.title}`, () => {
+    const { a } = rig();
+    grant(a, NAME, c.accepted, c.value);
+    const r = prep(a, NAME, c.b, c.mode, c.from);
+    if (c.promised) {
+      assert.is(r.ok, true);
+      assert.equal(view(a, NAME).promise, c.b);
+    } else {
+      assert.is(r.ok, false);
+      assert.is(r.why, 'held');
+      assert.equal(view(a, NAME).promise, c.accepted);
+    }
+  });
+}
 
 // ---- commit ----------------------------------------------------------------------------------------
 
@@ -669,23 +639,22 @@ test('renew: the hb carried by the renewal sets the expiry of covered entries', 
   assert.is(view(a, 'n1').expired, true);
 });
 
-test('renew: nack -> entries are not renewed', async () => {
-  const { a, clock } = rig();
-  grant(a, 'n1', ballot(1, 'A/1/1'), value('A'));
-  await clock.advance(2500);
-  assert.is(renew(a, 'A', 5, 5).ok, false);
-  await clock.advance(501);
-  assert.is(view(a, 'n1').expired, true);
-});
+/** Renewals that do not cover an entry of A committed at t = 0: it expires 3 heartbeats after its commit. */
+const notCovering: readonly { readonly title: string; readonly from: string; readonly count: number; readonly digest: number; readonly ok: boolean }[] = [
+  { title: 'nack -> entries are not renewed', from: 'A', count: 5, digest: 5, ok: false },
+  { title: 'another node\'s renewal -> does not cover this node\'s entries', from: 'B', count: 0, digest: 0, ok: true },
+];
 
-test('renew: another node\'s renewal -> does not cover this node\'s entries', async () => {
-  const { a, clock } = rig();
-  grant(a, 'n1', ballot(1, 'A/1/1'), value('A'));
-  await clock.advance(2500);
-  assert.is(renew(a, 'B', 0, 0).ok, true);
-  await clock.advance(501);
-  assert.is(view(a, 'n1').expired, true);
-});
+for (const c of notCovering) {
+  test(`renew: ${c.title}`, async () => {
+    const { a, clock } = rig();
+    grant(a, 'n1', ballot(1, 'A/1/1'), value('A'));
+    await clock.advance(2500);
+    assert.is(renew(a, c.from, c.count, c.digest).ok, c.ok);
+    await clock.advance(501);
+    assert.is(view(a, 'n1').expired, true);
+  });
+}
 
 test('renew: a handoff marker (handoffTo set) -> left out of the sender\'s count and digest', () => {
   const { a } = rig();
@@ -787,12 +756,10 @@ test('cleanup: tombstone older than deleteTimeThreshold -> removed; not a moment
   const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000 } });
   grant(a, NAME, ballot(4, 'n1'), null);
   await clock.advance(10_000);
-  assert.is(a.cleanup(), 0);
+  assert.is(sweep(a), 0);
   assert.is(a.size, 1);
   await clock.advance(1);
-  let removed = 0;
-  for (let pass = 0; pass < 4; pass++) removed += a.cleanup(); // one shard per pass
-  assert.is(removed, 1);
+  assert.is(sweep(a), 1);
   assert.is(a.size, 0);
   assert.is(read(a, NAME).entry, undefined);
 });
@@ -804,12 +771,10 @@ test('cleanup: expired value -> removed deleteTimeThreshold after it expired, li
   grant(a, 'live', live, value('B'));
   await clock.advance(3 * HB + 10_000 - 1);
   assert.ok(com(a, 'live', live, value('B')).ok);
-  assert.is(a.cleanup(), 0, 'expired only 9999 ms ago');
+  assert.is(sweep(a), 0, 'expired only 9999 ms ago');
   await clock.advance(2);
   assert.ok(com(a, 'live', live, value('B')).ok);
-  let removed = 0;
-  for (let i = 0; i < 4; i++) removed += a.cleanup();
-  assert.is(removed, 1);
+  assert.is(sweep(a), 1);
   assert.is(read(a, 'old').entry, undefined);
   assert.equal(view(a, 'live').ballot, live);
 });
@@ -853,7 +818,7 @@ test('cleanup: entry with a promise in flight above its ballot -> kept, and its 
   const b2 = ballot(2, 'n2');
   assert.ok(prep(a, NAME, b2).ok);
   await clock.advance(2000); // tombstone 11000 ms old, promise 2000 ms old
-  for (let i = 0; i < 4; i++) assert.is(a.cleanup(), 0);
+  assert.is(sweep(a), 0);
   assert.is(a.size, 1);
   assert.ok(com(a, NAME, b2, value('B')).ok);
 });
@@ -864,9 +829,7 @@ test('cleanup: promise lapsed (promiseTtl) on an old tombstone -> removed', asyn
   await clock.advance(9000);
   assert.ok(prep(a, NAME, ballot(2, 'n2')).ok);
   await clock.advance(3000);
-  let removed = 0;
-  for (let i = 0; i < 4; i++) removed += a.cleanup();
-  assert.is(removed, 1);
+  assert.is(sweep(a), 1);
   assert.is(a.size, 0);
 });
 
@@ -877,7 +840,7 @@ test('cleanup: deleting an entry whose promise lapsed -> floor rises above the p
   const b2 = ballot(2, 'n2');
   assert.ok(prep(a, NAME, b2).ok);
   await clock.advance(3000);
-  for (let i = 0; i < 4; i++) a.cleanup();
+  sweep(a);
   assert.is(a.size, 0);
   assert.ok(a.floor > b2.t, `floor ${a.floor} must be above the deleted promise term ${b2.t}`);
   assert.is(prep(a, NAME, ballot(2, 'n3')).ok, false);
@@ -889,9 +852,7 @@ test('cleanup: deleted terms raise the floor -> a later prepare at or below them
   grant(a, 'y', ballot(7, 'n1'), null);
   assert.is(a.floor, 0);
   await clock.advance(10_001);
-  let removed = 0;
-  for (let i = 0; i < 4; i++) removed += a.cleanup();
-  assert.is(removed, 2);
+  assert.is(sweep(a), 2);
   assert.ok(a.floor > 7);
   for (const t of [5, 7]) {
     const r = prep(a, 'x', ballot(t, 'n9'));
@@ -906,11 +867,9 @@ test('cleanup: prepare-only leftover -> removed after its promise lapses and the
   const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
   assert.ok(prep(a, NAME, ballot(3, 'n1')).ok);
   await clock.advance(10_000);
-  for (let i = 0; i < 4; i++) assert.is(a.cleanup(), 0);
+  assert.is(sweep(a), 0);
   await clock.advance(1);
-  let removed = 0;
-  for (let i = 0; i < 4; i++) removed += a.cleanup();
-  assert.is(removed, 1);
+  assert.is(sweep(a), 1);
   assert.is(a.size, 0);
 });
 
@@ -918,7 +877,7 @@ test('cleanup: prepare-only leftover deleted -> floor rises above its promised t
   const { a, clock } = rig({ settings: { deleteTimeThreshold: 10_000, promiseTtl: 3000 } });
   assert.ok(prep(a, NAME, ballot(3, 'n1')).ok);
   await clock.advance(10_001);
-  for (let i = 0; i < 4; i++) a.cleanup();
+  sweep(a);
   assert.is(a.size, 0);
   assert.ok(a.floor > 3, `floor ${a.floor} must be above the deleted promise term 3`);
 });
