@@ -15,6 +15,7 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { parseCli } from '../../lib/cli/args.js';
 import type { StatusReply } from '../../lib/protocol/messages.js';
+import { timed, until } from './fixtures/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const BIN = fileURLToPath(new URL('../../bin/pes.mjs', import.meta.url));
@@ -26,30 +27,6 @@ const Z85_KEY = /^[0-9a-zA-Z.\-:+=^!/*?&<>()[\]{}@%$#]{40}$/;
 const STARTUP_MS = 15_000;
 
 // --- helpers ------------------------------------------------------------------------------------------
-
-/** Wraps a test body: it fails if it has not finished within `ms`. */
-function timed(ms: number, body: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test did not finish within ${ms} ms`)), ms);
-    });
-    try {
-      await Promise.race([body(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-}
-
-/** Polls `cond` every 20 ms; throws when it is still false after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
 
 interface Exit {
   readonly code: number | null;

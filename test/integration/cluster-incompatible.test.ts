@@ -14,8 +14,9 @@ import * as zmq from 'zeromq';
 import { ConfigError, Pes, TimeoutError, type PesNode } from '../../lib/index.js';
 import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
 import { PROTOCOL_VERSION, type Message } from '../../lib/protocol/messages.js';
-import { freePorts, timed, until } from './fixtures/cluster-harness.js';
+import { freePorts } from './fixtures/cluster-harness.js';
 import { OtherVersionTransport } from './fixtures/cluster-v2-transport.js';
+import { timed, until } from './fixtures/wait.js';
 
 const HB = 1000;
 const settings = { heartbeat: HB };

@@ -10,8 +10,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  type Cluster, type Grant, type NodeProcess, type OwnerRef, now, ownerLines, sleep, withCluster,
+  type Cluster, type Grant, type NodeProcess, type OwnerRef, now, ownerLines, withCluster,
 } from './fixtures/cluster-harness.js';
+import { sleep } from './fixtures/wait.js';
 
 const HB = 1000;
 /** Scheduling slack on top of a protocol bound: two loaded cores, several processes. */

@@ -13,8 +13,9 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { leaseDuration } from '../../lib/guard/lease.js';
 import {
-  type Cluster, type Grant, type Line, type NodeProcess, type OwnerRef, type Reply, now, ownerLines, until, withCluster,
+  type Cluster, type Grant, type Line, type NodeProcess, type OwnerRef, type Reply, now, ownerLines, withCluster,
 } from './fixtures/cluster-harness.js';
+import { until } from './fixtures/wait.js';
 
 const HB = 1000;
 /** Scheduling slack on top of a protocol bound: two loaded cores, several processes. */

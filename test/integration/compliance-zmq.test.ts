@@ -7,8 +7,9 @@
  */
 import { test } from 'uvu';
 import { Pes, type PesNode } from '../../lib/index.js';
-import { freePorts, sleep, until, within } from './fixtures/cluster-harness.js';
+import { freePorts } from './fixtures/cluster-harness.js';
 import { HB, defineCompliance } from './fixtures/cluster-scenarios.js';
+import { sleep, until, within } from './fixtures/wait.js';
 
 let cluster = 0;
 

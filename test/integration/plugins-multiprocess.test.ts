@@ -20,219 +20,30 @@
  * Heartbeat 1000 ms. Histories are compared on one clock (performance.timeOrigin + performance.now(),
  * see cluster-harness.ts). Every wait is a bounded poll; every child is killed by pid in a finally.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { fileURLToPath } from 'node:url';
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import {
-  type ErrorInfo, type Line, type OwnerRef, type Reply, NodeCommandError, freePorts, now, sleep, until, within,
+  type Cluster, type ErrorInfo, type Line, type NodeProcess, type OwnerRef, PLUGIN_NODE, now, withCluster as withClusterOf,
 } from './fixtures/cluster-harness.js';
+import { until } from './fixtures/wait.js';
 
 const HB = 1000;
 /** Scheduling slack on top of a protocol bound: two loaded cores, several processes. */
 const MARGIN = 2000;
-const ROOT = fileURLToPath(new URL('../../', import.meta.url));
-const FIXTURE = fileURLToPath(new URL('./fixtures/plugin-node.ts', import.meta.url));
 
-// ---- processes -------------------------------------------------------------------------------------
-
-const everyChild = new Set<ChildProcess>();
-process.once('exit', () => {
-  for (const child of everyChild) {
-    if (child.exitCode !== null || child.signalCode !== null || child.pid === undefined) continue;
-    try {
-      process.kill(child.pid, 'SIGKILL');
-    } catch {
-      // already gone
-    }
-  }
-});
-
-/** One child process running fixtures/plugin-node.ts (same protocol as the harness's NodeProcess). */
-class Proc {
-  readonly id: string;
-  readonly endpoint: string;
-  readonly proc: ChildProcess;
-  readonly lines: Line[] = [];
-  stderr = '';
-  /** Set by {@link kill9}: `now()` right after the SIGKILL was sent. */
-  killedAt: number | undefined;
-  readonly #pending = new Map<number, (r: Reply) => void>();
-  #rid = 0;
-
-  constructor(config: { id: string; endpoint: string; heartbeat: number; trace?: boolean }) {
-    this.id = config.id;
-    this.endpoint = config.endpoint;
-    this.proc = spawn(process.execPath, ['--conditions=source', '--import', 'tsx', FIXTURE, JSON.stringify(config)], {
-      cwd: ROOT, stdio: ['pipe', 'pipe', 'pipe'],
-    });
-    everyChild.add(this.proc);
-    let buffered = '';
-    this.proc.stdout?.setEncoding('utf8');
-    this.proc.stdout?.on('data', (chunk: string) => {
-      buffered += chunk;
-      for (let i = buffered.indexOf('\n'); i >= 0; i = buffered.indexOf('\n')) {
-        const text = buffered.slice(0, i);
-        buffered = buffered.slice(i + 1);
-        if (text.trim() === '') continue;
-        let line: Line;
-        try {
-          line = JSON.parse(text) as Line;
-        } catch {
-          line = { ev: 'raw', t: now(), text };
-        }
-        this.lines.push(line);
-        if (line.ev === 'reply') {
-          const rid = line['rid'] as number;
-          const resolve = this.#pending.get(rid);
-          this.#pending.delete(rid);
-          resolve?.({ ok: line['ok'] === true, value: line['value'], error: line['error'] as ErrorInfo | undefined, t: line.t });
-        }
-      }
-    });
-    this.proc.stderr?.setEncoding('utf8');
-    this.proc.stderr?.on('data', (chunk: string) => {
-      this.stderr = (this.stderr + chunk).slice(-20_000);
-    });
-    this.proc.on('exit', () => everyChild.delete(this.proc));
-    this.proc.stdin?.on('error', () => undefined);
-  }
-
-  get pid(): number {
-    if (this.proc.pid === undefined) throw new Error(`${this.id}: no pid`);
-    return this.proc.pid;
-  }
-
-  get running(): boolean {
-    return this.proc.exitCode === null && this.proc.signalCode === null;
-  }
-
-  request(cmd: string, args: Record<string, unknown> = {}, ms = 10_000): Promise<Reply> {
-    const rid = ++this.#rid;
-    const reply = new Promise<Reply>((resolve) => this.#pending.set(rid, resolve));
-    this.proc.stdin?.write(`${JSON.stringify({ ...args, cmd, rid })}\n`);
-    return within(reply, ms, `${this.id} ${cmd}`).finally(() => this.#pending.delete(rid));
-  }
-
-  async call<T = unknown>(cmd: string, args: Record<string, unknown> = {}, ms = 10_000): Promise<T> {
-    const r = await this.request(cmd, args, ms);
-    if (!r.ok) throw new NodeCommandError(this.id, cmd, r.error ?? { name: 'Unknown' });
-    return r.value as T;
-  }
-
-  async loaded(ms: number): Promise<void> {
-    const seen = (): boolean => this.lines.some((l) => l.ev === 'loaded');
-    await until(() => seen() || !this.running, ms, `${this.id}: loaded`);
-    if (!seen()) throw new Error(`${this.id} exited before it loaded: ${this.stderr.slice(-2000)}`);
-  }
-
-  events(ev: string, name?: string): Line[] {
-    return this.lines.filter((l) => l.ev === ev && (name === undefined || l['name'] === name));
-  }
-
-  /** kill -9; remembers when (right after the signal was sent: the process writes nothing later). */
-  kill9(): number {
-    process.kill(this.pid, 'SIGKILL');
-    this.killedAt = now();
-    return this.killedAt;
-  }
-}
-
-class Cluster {
-  readonly procs: Proc[] = [];
-  startup = '';
-
-  static async start(n: number, opts: { trace?: boolean } = {}): Promise<Cluster> {
-    const c = new Cluster();
-    try {
-      const ports = await freePorts(n);
-      for (let i = 0; i < n; i++) {
-        c.procs.push(new Proc({ id: `n${i + 1}`, endpoint: `tcp://127.0.0.1:${ports[i]}`, heartbeat: HB, ...(opts.trace === true ? { trace: true } : {}) }));
-      }
-      const t0 = now();
-      for (const p of c.procs) await p.loaded(30_000);
-      const t1 = now();
-      for (const [i, p] of c.procs.entries()) {
-        await p.call('start', i === 0 ? {} : { seeds: c.procs.slice(0, i).map((q) => q.endpoint) }, 30_000);
-      }
-      const t2 = now();
-      await c.settled(20_000);
-      c.startup = `loaded ${fmt(t1 - t0)}, started ${fmt(t2 - t1)}, settled ${fmt(now() - t2)}`;
-      return c;
-    } catch (e) {
-      c.dump();
-      await c.close();
-      throw e;
-    }
-  }
-
-  async settled(ms: number): Promise<void> {
-    const ids = this.procs.map((p) => p.id).sort().join(',');
-    const deadline = performance.now() + ms;
-    for (;;) {
-      const stats = await Promise.all(this.procs.map((p) => p.call<{ voting: boolean; members: string[]; liveMembers: string[] }>('stat', {}, 5000)));
-      if (stats.every((s) => s.voting && [...s.members].sort().join(',') === ids && [...s.liveMembers].sort().join(',') === ids)) return;
-      if (performance.now() > deadline) throw new Error(`cluster did not settle: ${JSON.stringify(stats)}`);
-      await sleep(100);
-    }
-  }
-
-  node(id: string): Proc {
-    const p = this.procs.find((x) => x.id === id);
-    if (p === undefined) throw new Error(`no node ${id}`);
-    return p;
-  }
-
-  dump(): void {
-    for (const p of this.procs) {
-      const tail = p.lines.filter((l) => l.ev !== 'work' && l.ev !== 'renew').slice(-40).map((l) => JSON.stringify(l)).join('\n    ');
-      console.log(`  --- ${p.id} (pid ${p.proc.pid}, ${p.running ? 'running' : `exited ${p.proc.exitCode ?? p.proc.signalCode}`})\n    ${tail}`);
-      if (p.stderr.trim() !== '') console.log(`  --- ${p.id} stderr:\n${p.stderr}`);
-    }
-  }
-
-  /** SIGTERM by pid, SIGKILL after `graceMs` for any still running; waits until each has exited. */
-  async close(graceMs = 2000): Promise<void> {
-    const live = this.procs.filter((p) => p.running && p.proc.pid !== undefined);
-    for (const p of live) {
-      try {
-        process.kill(p.pid, 'SIGTERM');
-      } catch {
-        // already gone
-      }
-    }
-    const deadline = performance.now() + graceMs;
-    while (live.some((p) => p.running) && performance.now() < deadline) await sleep(20);
-    for (const p of live) {
-      if (!p.running) continue;
-      try {
-        process.kill(p.pid, 'SIGKILL');
-      } catch {
-        // already gone
-      }
-    }
-    await until(() => live.every((p) => !p.running), 5000, 'children exit').catch(() => undefined);
-  }
-}
-
-async function withCluster(n: number, ms: number, body: (c: Cluster) => Promise<void>, opts: { trace?: boolean } = {}): Promise<void> {
-  const t0 = now();
-  const c = await Cluster.start(n, opts);
-  console.log(`    cluster of ${n} up in ${((now() - t0) / 1000).toFixed(1)} s (${c.startup})`);
-  try {
-    await within(body(c), ms, 'test body');
-  } catch (e) {
-    c.dump();
-    throw e;
-  } finally {
-    await c.close();
-  }
+/** Runs `body` against a fresh cluster of `n` plugin-node processes within `ms` (see withCluster in the harness). */
+function withCluster(n: number, ms: number, body: (c: Cluster) => Promise<void>): Promise<void> {
+  // Work and renewal lines come every few ms: a failure dump shows the rest.
+  return withClusterOf({ nodes: n, heartbeat: HB, fixture: PLUGIN_NODE, quiet: ['work', 'renew'] }, ms, async (c) => {
+    console.log(`    cluster of ${n} up (${c.startup})`);
+    await body(c);
+  });
 }
 
 // ---- singleton histories ---------------------------------------------------------------------------
 
 interface Run {
-  readonly proc: Proc;
+  readonly proc: NodeProcess;
   readonly token: number;
   readonly start: number;
   readonly state: number | null;
@@ -244,7 +55,7 @@ interface Run {
 }
 
 /** Every run of singleton `name` on every process, from its start/stop/work lines, sorted by start. */
-function runsOf(procs: readonly Proc[], name: string): Run[] {
+function runsOf(procs: readonly NodeProcess[], name: string): Run[] {
   const runs: Run[] = [];
   for (const p of procs) {
     let open: Run | undefined;
@@ -303,7 +114,7 @@ function assertNoOverlap(name: string, runs: readonly Run[]): void {
  * undefined when none or several are (lines of different processes arrive through different pipes: a
  * stop may still be in flight when the next owner's start arrived; the histories decide overlap).
  */
-function ownerOf(procs: readonly Proc[], name: string): Proc | undefined {
+function ownerOf(procs: readonly NodeProcess[], name: string): NodeProcess | undefined {
   const owners = procs.filter((p) => p.killedAt === undefined && p.running && p.lines.filter((l) => l['name'] === name && (l.ev === 'start' || l.ev === 'stop')).at(-1)?.ev === 'start');
   return owners.length === 1 ? owners[0] : undefined;
 }
@@ -318,18 +129,18 @@ test('plugins multiprocess: singletons s1..s4 on 3 processes for ~10 s with a ki
   withCluster(3, 90_000, async (c) => {
     const names = ['s1', 's2', 's3', 's4'];
     const t0 = now();
-    await Promise.all(c.procs.map(async (p) => {
+    await Promise.all(c.nodes.map(async (p) => {
       for (const name of names) await p.call('singleton', { name, work: 100 });
     }));
-    await until(() => names.every((n) => ownerOf(c.procs, n) !== undefined), 10_000, 'every singleton running');
-    const firstOwners = names.map((n) => `${n}@${ownerOf(c.procs, n)?.id}`);
+    await until(() => names.every((n) => ownerOf(c.nodes, n) !== undefined), 10_000, 'every singleton running');
+    const firstOwners = names.map((n) => `${n}@${ownerOf(c.nodes, n)?.id}`);
     // A few heartbeats of renewals before the kill.
     await until(() => now() - t0 >= 4000, 10_000, '4 s of running');
-    const counts = c.procs.map((p) => names.filter((n) => ownerOf(c.procs, n) === p).length);
-    const victim = c.procs[counts.indexOf(Math.max(...counts))] as Proc;
-    const orphaned = names.filter((n) => ownerOf(c.procs, n) === victim);
+    const counts = c.nodes.map((p) => names.filter((n) => ownerOf(c.nodes, n) === p).length);
+    const victim = c.nodes[counts.indexOf(Math.max(...counts))] as NodeProcess;
+    const orphaned = names.filter((n) => ownerOf(c.nodes, n) === victim);
     const killedAt = victim.kill9();
-    const survivors = c.procs.filter((p) => p !== victim);
+    const survivors = c.nodes.filter((p) => p !== victim);
     await until(() => names.every((n) => {
       const o = ownerOf(survivors, n);
       return o !== undefined && o.events('work', n).some((l) => l.t > killedAt);
@@ -349,7 +160,7 @@ test('plugins multiprocess: singletons s1..s4 on 3 processes for ~10 s with a ki
 
     assert.ok(victim.lines.every((l) => l.t <= killedAt), `${victim.id} wrote nothing after its kill`);
     for (const name of names) {
-      const runs = runsOf(c.procs, name);
+      const runs = runsOf(c.nodes, name);
       assertNoOverlap(name, runs);
       for (const r of runs) assert.ok(r.end !== undefined, `${name}: every run ended`);
       console.log(`    ${name}: ${runs.map((r) => `${r.proc.id}#${r.token}(${r.reason}, ${r.work.length} work)`).join(' -> ')}`);
@@ -370,18 +181,18 @@ test('plugins multiprocess: drain under load -> every singleton of the drained n
   withCluster(3, 60_000, async (c) => {
     const names = ['d1', 'd2', 'd3', 'd4', 'd5', 'd6'];
     // Each running singleton works every 100 ms and busy-loops 3 ms each time (load on its process).
-    await Promise.all(c.procs.map(async (p) => {
+    await Promise.all(c.nodes.map(async (p) => {
       for (const name of names) await p.call('singleton', { name, work: 100, spin: 3 });
     }));
     await until(() => names.every((n) => {
-      const o = ownerOf(c.procs, n);
+      const o = ownerOf(c.nodes, n);
       return o !== undefined && o.events('work', n).length >= 10;
     }), 20_000, 'every singleton running and working');
-    const counts = c.procs.map((p) => names.filter((n) => ownerOf(c.procs, n) === p).length);
-    const drained = c.procs[counts.indexOf(Math.max(...counts))] as Proc;
-    const others = c.procs.filter((p) => p !== drained);
-    const ran = names.filter((n) => ownerOf(c.procs, n) === drained);
-    console.log(`    drain: owners ${names.map((n) => `${n}@${ownerOf(c.procs, n)?.id}`).join(' ')}; draining ${drained.id} (${ran.join(',')})`);
+    const counts = c.nodes.map((p) => names.filter((n) => ownerOf(c.nodes, n) === p).length);
+    const drained = c.nodes[counts.indexOf(Math.max(...counts))] as NodeProcess;
+    const others = c.nodes.filter((p) => p !== drained);
+    const ran = names.filter((n) => ownerOf(c.nodes, n) === drained);
+    console.log(`    drain: owners ${names.map((n) => `${n}@${ownerOf(c.nodes, n)?.id}`).join(' ')}; draining ${drained.id} (${ran.join(',')})`);
 
     const drainAt = now();
     const report = await drained.call<DrainReply>('drain', { timeout: 20_000 }, 30_000);
@@ -397,15 +208,15 @@ test('plugins multiprocess: drain under load -> every singleton of the drained n
     // Each moved singleton starts on its target and works there.
     await until(() => report.moved.every((m) => {
       const to = c.node(m.to);
-      return ownerOf(c.procs, m.name) === to && to.events('work', m.name).filter((l) => l.t > drainAt).length >= 5;
+      return ownerOf(c.nodes, m.name) === to && to.events('work', m.name).filter((l) => l.t > drainAt).length >= 5;
     }), 10_000, 'every moved singleton working on its target');
     // The drained node no longer contends: nothing starts there after the drain began.
     assert.equal(drained.events('start').filter((l) => l.t > drainAt), [], `${drained.id} starts nothing after the drain`);
-    assert.is(names.filter((n) => ownerOf(c.procs, n) === drained).length, 0);
+    assert.is(names.filter((n) => ownerOf(c.nodes, n) === drained).length, 0);
 
     const rows: string[] = [];
     for (const m of report.moved) {
-      const runs = runsOf(c.procs, m.name);
+      const runs = runsOf(c.nodes, m.name);
       assertNoOverlap(m.name, runs);
       const oldRun = runs.filter((r) => r.proc === drained).at(-1) as Run;
       const newRun = runs.find((r) => r.proc.id === m.to && r.start > drainAt) as Run;
@@ -422,7 +233,7 @@ test('plugins multiprocess: drain under load -> every singleton of the drained n
       rows.push(`${m.name}->${m.to} reported ${fmt(m.gapMs)}, stop->start ${fmt(newRun.start - (oldRun.end as number))}, work gap ${fmt(firstNew.t - lastOld.t)}`);
     }
     // The singletons the drained node did not run were not disturbed, and none overlaps anywhere.
-    for (const n of names) assertNoOverlap(n, runsOf(c.procs, n));
+    for (const n of names) assertNoOverlap(n, runsOf(c.nodes, n));
     console.log(`    drain took ${fmt(drainMs)}: ${rows.join('; ')}`);
   }));
 
@@ -430,14 +241,14 @@ test('plugins multiprocess: drain under load -> every singleton of the drained n
 
 test("plugins multiprocess: cron '* * * * * *' on 3 processes, >= 30 fires, kill -9 of the owner in the middle -> each fire at most once, tokens rise, misses only in the failover", () =>
   withCluster(3, 100_000, async (c) => {
-    await Promise.all(c.procs.map((p) => p.call('cron', { name: 'tick', pattern: '* * * * * *' })));
-    const fires = (): { p: Proc; l: Line; at: number }[] => c.procs.flatMap((p) => p.events('fire', 'tick').map((l) => ({ p, l, at: Date.parse(l['scheduledAt'] as string) })))
+    await Promise.all(c.nodes.map((p) => p.call('cron', { name: 'tick', pattern: '* * * * * *' })));
+    const fires = (): { p: NodeProcess; l: Line; at: number }[] => c.nodes.flatMap((p) => p.events('fire', 'tick').map((l) => ({ p, l, at: Date.parse(l['scheduledAt'] as string) })))
       .sort((a, b) => a.at - b.at);
     const distinct = (): number => new Set(fires().map((f) => f.at)).size;
     await until(() => distinct() >= 15, 40_000, '15 fires');
-    const owner = (fires().at(-1) as { p: Proc }).p;
+    const owner = (fires().at(-1) as { p: NodeProcess }).p;
     const killedAt = owner.kill9();
-    const survivors = c.procs.filter((p) => p !== owner);
+    const survivors = c.nodes.filter((p) => p !== owner);
     await until(() => distinct() >= 30 && survivors.some((p) => p.events('fire', 'tick').filter((l) => l.t > killedAt).length >= 10), 50_000,
       '30 fires, 10 of them after the kill');
 
@@ -448,8 +259,8 @@ test("plugins multiprocess: cron '* * * * * *' on 3 processes, >= 30 fires, kill
     assert.equal(dup.map(([at, who]) => `${new Date(at).toISOString()} on ${who.join(',')}`), [], 'no fire ran twice');
     assert.ok(seen.size >= 30, `${seen.size} distinct fires`);
     for (let i = 1; i < all.length; i++) {
-      const prev = all[i - 1] as { p: Proc; l: Line };
-      const cur = all[i] as { p: Proc; l: Line };
+      const prev = all[i - 1] as { p: NodeProcess; l: Line };
+      const cur = all[i] as { p: NodeProcess; l: Line };
       const [a, b] = [prev.l['token'] as number, cur.l['token'] as number];
       assert.ok(cur.p === prev.p ? b >= a : b > a, `tokens rise with scheduledAt: ${prev.p.id}#${a} then ${cur.p.id}#${b}`);
     }
@@ -465,7 +276,7 @@ test("plugins multiprocess: cron '* * * * * *' on 3 processes, >= 30 fires, kill
     const missing: number[] = [];
     for (let at = firstAt; at <= lastAt; at += 1000) if (!seen.has(at)) missing.push(at);
     const outside = missing.filter((at) => !(at > lastBefore && at < firstAfter));
-    const skips = c.procs.flatMap((p) => p.events('skip', 'tick').map((l) => `${p.id}:${String(l['scheduledAt'])}:${String(l['reason'])}`));
+    const skips = c.nodes.flatMap((p) => p.events('skip', 'tick').map((l) => `${p.id}:${String(l['scheduledAt'])}:${String(l['reason'])}`));
     const owners = [...new Set(all.map((f) => `${f.p.id}#${String(f.l['token'])}`))];
     console.log(`    cron: ${seen.size} distinct fires over ${((lastAt - firstAt) / 1000 + 1).toFixed(0)} ticks by ${owners.join(' -> ')}; ` +
       `kill -9 ${owner.id}, first fire after it ${fmt(firstAfter - killedAt)} later; ${missing.length} ticks missed in the failover window` +
@@ -479,7 +290,7 @@ test("plugins multiprocess: cron '* * * * * *' on 3 processes, >= 30 fires, kill
 
 interface Change { readonly name: string; readonly kind: string; readonly token: number; readonly t: number }
 
-function changesOf(p: Proc): Change[] {
+function changesOf(p: NodeProcess): Change[] {
   return p.events('change')
     .filter((l) => l['snapshot'] !== true && l['kind'] !== 'owner-down' && l['kind'] !== 'lost')
     .map((l) => ({ name: l['name'] as string, kind: l['kind'] as string, token: l['token'] as number, t: l.t }));
@@ -489,16 +300,16 @@ const key = (ch: Change): string => `${ch.name}:${ch.kind}:${ch.token}`;
 
 test('plugins multiprocess: watch jobs/* on every process; registrations, a transfer, unregisters -> every process sees the same sequence of changes', () =>
   withCluster(3, 60_000, async (c) => {
-    const [a, b, d] = c.procs as [Proc, Proc, Proc];
-    await Promise.all(c.procs.map((p) => p.call('watch', { target: 'jobs/*' })));
+    const [a, b, d] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    await Promise.all(c.nodes.map((p) => p.call('watch', { target: 'jobs/*' })));
     let expected = 0;
     const spreads: number[] = [];
     /** After an action: waits until every process has seen `more` more changes; records the spread. */
     const seenEverywhere = async (more: number, what: string, from: number): Promise<void> => {
       expected += more;
-      await until(() => c.procs.every((p) => changesOf(p).length >= expected), 2 * HB + MARGIN, `every watch sees ${what}`);
+      await until(() => c.nodes.every((p) => changesOf(p).length >= expected), 2 * HB + MARGIN, `every watch sees ${what}`);
       for (let i = expected - more; i < expected; i++) {
-        const ts = c.procs.map((p) => (changesOf(p)[i] as Change).t);
+        const ts = c.nodes.map((p) => (changesOf(p)[i] as Change).t);
         spreads.push(Math.max(...ts) - from);
       }
     };
@@ -512,16 +323,16 @@ test('plugins multiprocess: watch jobs/* on every process; registrations, a tran
     at = now();
     await a.call('register', { name: 'other/x' });
     at = now();
-    await Promise.all(c.procs.map((p) => p.call('singleton', { name: 'jobs/s' })));
+    await Promise.all(c.nodes.map((p) => p.call('singleton', { name: 'jobs/s' })));
     await seenEverywhere(1, 'jobs/s registered', at);
-    await until(() => ownerOf(c.procs, 'jobs/s') !== undefined, 5000, 'jobs/s started');
-    const sOwner = ownerOf(c.procs, 'jobs/s') as Proc;
-    const [target, caller] = c.procs.filter((p) => p !== sOwner) as [Proc, Proc];
+    await until(() => ownerOf(c.nodes, 'jobs/s') !== undefined, 5000, 'jobs/s started');
+    const sOwner = ownerOf(c.nodes, 'jobs/s') as NodeProcess;
+    const [target, caller] = c.nodes.filter((p) => p !== sOwner) as [NodeProcess, NodeProcess];
     at = now();
     const moved = await caller.call<{ name: string; to: string; gapMs: number }>('transfer', { name: 'jobs/s', to: target.id }, 15_000);
     assert.is(moved.to, target.id);
     await seenEverywhere(1, 'jobs/s handed off', at);
-    await until(() => ownerOf(c.procs, 'jobs/s') === target, 5000, `jobs/s running on ${target.id}`);
+    await until(() => ownerOf(c.nodes, 'jobs/s') === target, 5000, `jobs/s running on ${target.id}`);
     at = now();
     await d.call('unregister', { name: 'jobs/a' });
     await seenEverywhere(1, 'jobs/a unregistered', at);
@@ -534,7 +345,7 @@ test('plugins multiprocess: watch jobs/* on every process; registrations, a tran
     assert.ok(ra2.token > ra.token);
 
     // Settling: no further change on any process for 3.5 heartbeats (a late 'expired' would show here).
-    const total = (): number => c.procs.reduce((s, p) => s + p.events('change').length, 0);
+    const total = (): number => c.nodes.reduce((s, p) => s + p.events('change').length, 0);
     let last = total();
     let quietSince = now();
     await until(() => {
@@ -546,15 +357,15 @@ test('plugins multiprocess: watch jobs/* on every process; registrations, a tran
       return now() - quietSince >= 3.5 * HB;
     }, 20_000, 'the watches to go quiet');
 
-    const seqs = c.procs.map((p) => changesOf(p).map(key));
+    const seqs = c.nodes.map((p) => changesOf(p).map(key));
     if (seqs.some((q) => JSON.stringify(q) !== JSON.stringify(seqs[0]))) {
-      for (const p of c.procs) {
+      for (const p of c.nodes) {
         console.log(`    ${p.id} changes and runs:\n      ${p.lines.filter((l) => l.ev === 'change' || l.ev === 'start' || l.ev === 'stop' || l.ev === 'hook')
           .map((l) => JSON.stringify(l)).join('\n      ')}`);
       }
     }
     console.log(`    watch: ${seqs[0]?.join(' ')}; seen everywhere within ${fmt(Math.max(...spreads))} (max)`);
-    for (const [i, p] of c.procs.entries()) {
+    for (const [i, p] of c.nodes.entries()) {
       assert.equal(seqs[i], seqs[0], `${p.id} sees the same sequence as ${a.id}`);
       assert.ok(p.events('change').every((l) => String(l['name']).startsWith('jobs/')), `${p.id}: only jobs/* changes`);
     }
@@ -569,7 +380,7 @@ test('plugins multiprocess: watch jobs/* on every process; registrations, a tran
     }
     assert.ok(Math.max(...spreads) < 2 * HB + MARGIN, `every change seen everywhere within 2 heartbeats + margin: ${Math.max(...spreads)}`);
     // The singleton's own onHandoff hook fired once on every node that declares it.
-    for (const p of c.procs) assert.is(p.events('hook', 'jobs/s').filter((l) => l['hook'] === 'onHandoff').length, 1, `${p.id}: onHandoff once`);
+    for (const p of c.nodes) assert.is(p.events('hook', 'jobs/s').filter((l) => l['hook'] === 'onHandoff').length, 1, `${p.id}: onHandoff once`);
   }));
 
 test.run();

@@ -19,6 +19,7 @@ import { PROTOCOL_VERSION, type Message } from '../../lib/protocol/messages.js';
 import {
   ZmqTransport, generateCurveKeyPair, type CurveKeyPair, type ZmqTransportOptions,
 } from '../../lib/transport/zmq.js';
+import { pollingEvery, timed } from './fixtures/wait.js';
 
 const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 const FIXTURE = fileURLToPath(new URL('./fixtures/zmq-node.ts', import.meta.url));
@@ -32,29 +33,8 @@ const SLACK = 400;
 
 // --- helpers ------------------------------------------------------------------------------------------
 
-/** Wraps a test body: it fails if it has not finished within `ms`. */
-function timed(ms: number, body: () => Promise<void>): () => Promise<void> {
-  return async () => {
-    let timer: NodeJS.Timeout | undefined;
-    const expired = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`test did not finish within ${ms} ms`)), ms);
-    });
-    try {
-      await Promise.race([body(), expired]);
-    } finally {
-      clearTimeout(timer);
-    }
-  };
-}
-
-/** Polls `cond` every 10 ms; throws when it is still false after `ms`. */
-async function until(cond: () => boolean, ms: number, what: string): Promise<void> {
-  const deadline = performance.now() + ms;
-  while (!cond()) {
-    if (performance.now() > deadline) throw new Error(`timed out after ${ms} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+/** Polls every 10 ms: several tests measure when a peer was seen down or a frame arrived. */
+const until = pollingEvery(10);
 
 interface Seen {
   readonly from: string;
