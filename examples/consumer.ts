@@ -6,8 +6,8 @@
  *
  *   node --conditions=source --import tsx examples/consumer.ts
  */
-import { Pes, SystemClock, type PesNode } from 'pes';
-import { MemoryNetwork, MemoryTransport } from 'pes/testing';
+import type { PesNode } from 'pes';
+import { startLocalCluster } from 'pes/testing';
 import { consumer, type Consumer, type JobContext, type SourceContext } from 'pes/plugins/consumer';
 
 /** A tiny broker: take, ack, requeue. Takes wait for a job or the taker's signal. */
@@ -53,12 +53,7 @@ class Queue {
 }
 
 const JOBS = 100;
-const clock = new SystemClock();
-const net = new MemoryNetwork(clock);
-const ids = ['node-a', 'node-b', 'node-c'];
-const members = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-const nodes: PesNode[] = await Promise.all(ids.map((id) =>
-  Pes.start({ id, clock, members, transport: new MemoryTransport(net, id, 1), settings: { heartbeat: 1000 } })));
+const { nodes, ids, net, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
 const started = performance.now();
 const t = (): string => `${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s`;
 
@@ -115,5 +110,5 @@ if (twice.length > 0) throw new Error(`jobs handled more than once: ${twice.map(
 console.log(`${t()}  every job handled exactly once`);
 
 net.heal();
-await Promise.all(nodes.map((n) => n.stop()));
+await stop();
 console.log(`${t()}  done`);

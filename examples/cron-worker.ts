@@ -6,16 +6,10 @@
  *
  *   node --conditions=source --import tsx examples/cron-worker.ts
  */
-import { Pes, SystemClock, type PesNode } from 'pes';
-import { MemoryNetwork, MemoryTransport } from 'pes/testing';
+import { startLocalCluster } from 'pes/testing';
 import { cron, type CronJobHandle } from 'pes/plugins/cron';
 
-const clock = new SystemClock();
-const net = new MemoryNetwork(clock);
-const ids = ['node-a', 'node-b', 'node-c'];
-const members = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-const nodes: PesNode[] = await Promise.all(ids.map((id) =>
-  Pes.start({ id, clock, members, transport: new MemoryTransport(net, id, 1), settings: { heartbeat: 1000 } })));
+const { nodes, ids, net, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
 const started = performance.now();
 const t = (): string => `${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -54,7 +48,7 @@ await sleep(3500);
 
 net.heal();
 await Promise.all(jobs.map((j) => j.stop()));
-await Promise.all(nodes.map((n) => n.stop()));
+await stop();
 
 const times = fires.map((f) => f.at);
 const duplicates = times.length - new Set(times).size;

@@ -7,17 +7,12 @@
  *
  *   node --conditions=source --import tsx examples/deploy-handoff.ts
  */
-import { Pes, SystemClock, type PesNode } from 'pes';
-import { MemoryNetwork, MemoryTransport } from 'pes/testing';
+import type { PesNode } from 'pes';
+import { startLocalCluster } from 'pes/testing';
 
 interface LedgerState { readonly entries: number; readonly from: string }
 
-const clock = new SystemClock();
-const net = new MemoryNetwork(clock);
-const ids = ['node-a', 'node-b', 'node-c'];
-const members = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-const nodes: PesNode[] = await Promise.all(ids.map((id) =>
-  Pes.start({ id, clock, members, transport: new MemoryTransport(net, id, 1), settings: { heartbeat: 1000 } })));
+const { nodes, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
 const started = performance.now();
 const t = (): string => `${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s`;
 const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms));
@@ -73,5 +68,5 @@ await sleep(1000);
 if (runs.length !== 2 || runs[1]?.end !== undefined) throw new Error('the ledger should still run on the new owner only');
 console.log(`${t()}  ledger still runs on ${second.node} only`);
 
-await Promise.all(nodes.map((n) => n.stop()));
+await stop();
 console.log(`${t()}  done`);

@@ -6,15 +6,10 @@
  *
  *   npm start
  */
-import { Pes, SystemClock, type PesNode } from 'pes';
-import { MemoryNetwork, MemoryTransport } from 'pes/testing';
+import type { PesNode } from 'pes';
+import { startLocalCluster } from 'pes/testing';
 
-const clock = new SystemClock();
-const net = new MemoryNetwork(clock);
-const ids = ['node-a', 'node-b', 'node-c'];
-const members = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-const nodes: PesNode[] = await Promise.all(ids.map((id) =>
-  Pes.start({ id, clock, members, transport: new MemoryTransport(net, id, 1), settings: { heartbeat: 1000 } })));
+const { nodes, net, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
 const started = performance.now();
 const t = (): string => `${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s`;
 
@@ -23,7 +18,7 @@ for (const node of nodes) {
   node.events.on('released', (e) => console.log(`${t()}  ${node.id}: no longer leader (${e.reason})`));
 }
 
-async function elect(candidates: PesNode[]): Promise<PesNode> {
+async function elect(candidates: readonly PesNode[]): Promise<PesNode> {
   const results = await Promise.all(candidates.map((node) => node.registerName('leader', node.spawn())));
   const winners = candidates.filter((_, i) => results[i] === 'yes');
   console.log(`${t()}  election among ${candidates.map((n) => n.id).join(', ')}: ${winners.length} winner(s)`);
@@ -31,7 +26,7 @@ async function elect(candidates: PesNode[]): Promise<PesNode> {
   return winners[0] as PesNode;
 }
 
-async function untilElected(candidates: PesNode[], limitMs: number): Promise<PesNode> {
+async function untilElected(candidates: readonly PesNode[], limitMs: number): Promise<PesNode> {
   const deadline = performance.now() + limitMs;
   for (;;) {
     const owners = await Promise.all(candidates.map((node) => node.whereis('leader').catch(() => undefined)));
@@ -60,5 +55,5 @@ const third = await untilElected(rest, 10_000);
 console.log(`${t()}  ${third.id} leads with token ${(await third.lookup('leader'))?.token}`);
 
 net.heal();
-await Promise.all(nodes.map((n) => n.stop()));
+await stop();
 console.log(`${t()}  done`);

@@ -5,15 +5,10 @@
  *
  *   node --conditions=source --import tsx examples/ownership-subscriber.ts
  */
-import { Pes, SystemClock, type OwnershipChange, type PesNode } from 'pes';
-import { MemoryNetwork, MemoryTransport } from 'pes/testing';
+import type { OwnershipChange, PesNode } from 'pes';
+import { startLocalCluster } from 'pes/testing';
 
-const clock = new SystemClock();
-const net = new MemoryNetwork(clock);
-const ids = ['node-a', 'node-b', 'node-c'];
-const members = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-const nodes: PesNode[] = await Promise.all(ids.map((id) =>
-  Pes.start({ id, clock, members, transport: new MemoryTransport(net, id, 1), settings: { heartbeat: 1000 } })));
+const { nodes, net, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
 const [a, b, c] = nodes as [PesNode, PesNode, PesNode];
 const started = performance.now();
 const t = (): string => `${((performance.now() - started) / 1000).toFixed(2).padStart(6)}s`;
@@ -83,5 +78,5 @@ console.log(`${t()}  -- failover: ${last.name} now runs on ${last.owner.node} wi
 watch.close();
 await subscriber;
 net.heal();
-await Promise.all(nodes.map((n) => n.stop()));
+await stop();
 console.log(`${t()}  ${seen.length} changes seen; done`);

@@ -1,7 +1,8 @@
 /**
- * `pes/testing`: whole clusters inside one process, on a manual clock and the in-memory network, for
- * testing code built on pes. Time moves only when the test says so; the network's switches inject
- * partitions, loss, delay and duplication from a seeded generator, so every run is reproducible.
+ * `pes/testing`: whole clusters inside one process, on the in-memory network, for testing code built on
+ * pes. {@link createTestCluster} runs on a manual clock: time moves only when the test says so; the
+ * network's switches inject partitions, loss, delay and duplication from a seeded generator, so every
+ * run is reproducible.
  *
  * ```ts
  * const cluster = await createTestCluster({ nodes: 3 });
@@ -11,9 +12,20 @@
  * await cluster.advance(30_000);           // a's lease runs out; reg.signal aborts
  * await cluster.stop();
  * ```
+ *
+ * {@link startLocalCluster} runs in real time instead, for demos, examples and trying pes out:
+ *
+ * ```ts
+ * const { nodes, net, stop } = await startLocalCluster(3, { settings: { heartbeat: 1000 } });
+ * const a = nodes[0]!;
+ * await a.register('job', a.spawn());
+ * net.isolate(a.id);                       // within about 3 s, a stands down and another node may take 'job'
+ * await stop();
+ * ```
  */
-import { ManualClock, SkewedClock, type Clock } from './clock.js';
+import { ManualClock, SkewedClock, SystemClock, type Clock } from './clock.js';
 import type { Settings } from './cluster/config.js';
+import { InvalidArgumentError, TimeoutError } from './errors.js';
 import { PesNode, type PesOptions } from './node.js';
 import type { MemberInfo } from './protocol/messages.js';
 import { MemoryNetwork, MemoryTransport } from './transport/memory.js';
@@ -125,4 +137,73 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
       await run(Promise.all(nodes.map((node) => node.stop())));
     },
   };
+}
+
+/** Options of {@link startLocalCluster}. */
+export interface LocalClusterOptions {
+  /** Node ids, one per node (default `node-a`, `node-b`, ... and `node-27` on from the 27th). */
+  readonly ids?: readonly string[];
+  /** Cluster settings every node starts with (`{ heartbeat: 1000 }` fails over within seconds). */
+  readonly settings?: Partial<Settings>;
+  /** The clock of every node and of the network (default: the system clock, real time). */
+  readonly clock?: Clock;
+  /** Extra node options (phaseTimeout, timeout, shards, random...). */
+  readonly node?: Omit<PesOptions, 'id' | 'transport' | 'clock' | 'members' | 'settings'>;
+  /** How long, ms of `clock`, the nodes may take until every one votes (default 10000). */
+  readonly readyTimeout?: number;
+}
+
+/** A running in-process cluster made by {@link startLocalCluster}. */
+export interface LocalCluster {
+  /** The nodes, in the order of `ids`. */
+  readonly nodes: readonly PesNode[];
+  readonly ids: readonly string[];
+  /** The network between them: `isolate`, `partition`, `heal` and the fault switches. */
+  readonly net: MemoryNetwork;
+  readonly clock: Clock;
+  /** Stops every node gracefully (their names are released); idempotent. */
+  stop(): Promise<void>;
+}
+
+/**
+ * Starts `n` nodes (default 3) in this process, every one a member from the start, on one in-memory
+ * network and (by default) the real clock; resolves once every node votes. Unlike
+ * {@link createTestCluster}, time runs by itself. Rejects with InvalidArgumentError on a bad `n` or
+ * `ids`, with TimeoutError when the nodes do not all vote within `readyTimeout` (every node started is
+ * stopped first), or with the error of a node that failed to start.
+ */
+export async function startLocalCluster(n = 3, options: LocalClusterOptions = {}): Promise<LocalCluster> {
+  if (!Number.isInteger(n) || n < 1) throw new InvalidArgumentError('n', 'n must be an integer >= 1');
+  const ids = options.ids ?? Array.from({ length: n }, (_, i) => `node-${i < 26 ? String.fromCharCode(97 + i) : i + 1}`);
+  if (ids.length !== n || new Set(ids).size !== n) throw new InvalidArgumentError('ids', 'ids must be n distinct node ids');
+  const clock = options.clock ?? new SystemClock();
+  const readyTimeout = options.readyTimeout ?? 10_000;
+  const net = new MemoryNetwork(clock);
+  const members: MemberInfo[] = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
+  const nodes = ids.map((id) => new PesNode({
+    ...options.node,
+    id,
+    clock,
+    members,
+    transport: new MemoryTransport(net, id, 1),
+    ...(options.settings === undefined ? {} : { settings: options.settings }),
+  }));
+  let stopped: Promise<void> | undefined;
+  const stop = (): Promise<void> => (stopped ??= Promise.all(nodes.map((node) => node.stop())).then(() => undefined));
+  const started = await Promise.allSettled(nodes.map((node) => node.start()));
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed !== undefined) {
+    await stop();
+    throw failed.reason;
+  }
+  // A node votes once it has copied the live values of the others (one round trip here).
+  const deadline = clock.now() + readyTimeout;
+  while (!nodes.every((node) => node.voting)) {
+    if (clock.now() >= deadline) {
+      await stop();
+      throw new TimeoutError('startLocalCluster', readyTimeout);
+    }
+    await new Promise<void>((resolve) => clock.setTimeout(resolve, 10));
+  }
+  return { nodes, ids, net, clock, stop };
 }
