@@ -86,6 +86,15 @@ function grant(a: Acceptor, name: string, b: Ballot, v: Value | null, seq = 1): 
   assert.ok(c.ok, `commit ${name} ${b.t}/${b.g}`);
 }
 
+/** `NAME` held at b1 = 1/n1 with `v`, and a takeover promised above it at b2 = 2/n2 (not committed). */
+function pendingTakeover(a: Acceptor, v: Value = value('A')): { readonly b1: Ballot; readonly b2: Ballot; readonly v: Value } {
+  const b1 = ballot(1, 'n1');
+  const b2 = ballot(2, 'n2');
+  grant(a, NAME, b1, v);
+  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  return { b1, b2, v };
+}
+
 /** One cleanup pass per shard (a pass cleans one shard): every entry is looked at once. Returns how many went. */
 function sweep(a: Acceptor, shards = 4): number {
   let removed = 0;
@@ -307,11 +316,7 @@ test('commit: a lower or higher ballot than the promise -> nack with the entry v
 
 test('commit: old ballot after a higher promise -> nack with the promise, value kept', () => {
   const { a } = rig();
-  const b1 = ballot(1, 'n1');
-  const v = value('A');
-  grant(a, NAME, b1, v);
-  const b2 = ballot(2, 'n2');
-  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  const { b1, b2, v } = pendingTakeover(a);
   const r = com(a, NAME, b1, v);
   assert.is(r.ok, false);
   assert.equal(r.entry?.promise, b2);
@@ -469,11 +474,7 @@ test('repair: older seq under the accepted ballot -> refused', () => {
 
 test('abandon: promise above the accepted ballot -> promise falls back to the accepted ballot', () => {
   const { a } = rig();
-  const b1 = ballot(1, 'n1');
-  const v = value('A');
-  grant(a, NAME, b1, v);
-  const b2 = ballot(2, 'n2');
-  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  const { b1, b2, v } = pendingTakeover(a);
   a.abandon({ type: 'abandon', name: NAME, b: b2 });
   assert.equal(view(a, NAME).promise, b1);
   // The guard holding b1 can commit again.
@@ -503,10 +504,7 @@ test('abandon: before its prepare arrived -> the late prepare installs nothing',
 
 test('abandon: another ballot than the promise, or the accepted ballot -> nothing changes', () => {
   const { a } = rig();
-  const b1 = ballot(1, 'n1');
-  grant(a, NAME, b1, value('A'));
-  const b2 = ballot(2, 'n2');
-  assert.ok(prep(a, NAME, b2, 'takeover', b1).ok);
+  const { b1, b2 } = pendingTakeover(a);
   a.abandon({ type: 'abandon', name: NAME, b: ballot(2, 'n1') });
   assert.equal(view(a, NAME).promise, b2);
   a.abandon({ type: 'abandon', name: 'other', b: b2 });
@@ -521,10 +519,7 @@ test('abandon: another ballot than the promise, or the accepted ballot -> nothin
 
 test('promiseTtl: promise not followed by commit in time -> the older accepted ballot commits again', async () => {
   const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
-  const b1 = ballot(1, 'n1');
-  const v = value('A', 10_000);
-  grant(a, NAME, b1, v);
-  assert.ok(prep(a, NAME, ballot(2, 'n2'), 'takeover', b1).ok);
+  const { b1, v } = pendingTakeover(a, value('A', 10_000));
   await clock.advance(2999);
   assert.is(com(a, NAME, b1, v).ok, false, 'promise still in force');
   await clock.advance(1);
@@ -534,9 +529,7 @@ test('promiseTtl: promise not followed by commit in time -> the older accepted b
 
 test('promiseTtl: promise past its ttl -> read shows the accepted ballot as the promise', async () => {
   const { a, clock } = rig({ settings: { promiseTtl: 3000 } });
-  const b1 = ballot(1, 'n1');
-  grant(a, NAME, b1, value('A', 10_000));
-  assert.ok(prep(a, NAME, ballot(2, 'n2'), 'takeover', b1).ok);
+  const { b1 } = pendingTakeover(a, value('A', 10_000));
   await clock.advance(3000);
   assert.equal(view(a, NAME).promise, b1);
 });
