@@ -11,6 +11,7 @@ import type { Registry } from './registry.js';
 import { RateMeter } from './stats.js';
 import type { Transport } from './transport/transport.js';
 
+/** What the report reads: the node's identity and the parts that keep counters. */
 export interface NodeStatsComponents {
   readonly node: string;
   readonly incarnation: number;
@@ -25,6 +26,7 @@ export interface NodeStatsComponents {
   readonly liveMembers: () => readonly string[];
 }
 
+/** The counters, latencies and rates of one node, as `stat()` reports them. */
 export class NodeStats {
   readonly #c: NodeStatsComponents;
   readonly #rates: Record<'requests' | 'acks' | 'nacks' | 'repairs', RateMeter>;
@@ -46,6 +48,7 @@ export class NodeStats {
     for (const meter of Object.values(this.#rates)) meter.sample();
   }
 
+  /** What `node.stat()` returns: a fresh snapshot (the rates sample their counters now). */
   report(): PesStat {
     const { acceptor, registry, inbox, renewer, transport } = this.#c;
     const a = acceptor.stats;

@@ -8,6 +8,7 @@ import type { GossipMsg } from '../protocol/messages.js';
 import type { ClusterConfig } from './config.js';
 import type { Membership } from './membership.js';
 
+/** What gossip reads and sends with. */
 export interface GossipComponents {
   readonly self: string;
   readonly rpc: Rpc;
@@ -15,6 +16,7 @@ export interface GossipComponents {
   readonly config: ClusterConfig;
 }
 
+/** This node's side of the gossip: the message it sends, and sending it to every other member. */
 export class Gossip {
   readonly #c: GossipComponents;
 

@@ -25,6 +25,7 @@ export interface IntakeSink<J> {
   sourceFailed(error: unknown): void;
 }
 
+/** The intake of one ownership (see the module documentation); {@link open} once, {@link stop} when consumption stops. */
 export class Intake<J> {
   readonly #clock: Clock;
   readonly #sink: IntakeSink<J>;
