@@ -25,7 +25,7 @@ export interface IntakeSink<J> {
   sourceFailed(error: unknown): void;
 }
 
-/** The intake of one ownership (see the module documentation); {@link open} once, {@link stop} when consumption stops. */
+/** The intake of one ownership (see the module documentation); {@link Intake.open} once, {@link Intake.stop} when consumption stops. */
 export class Intake<J> {
   readonly #clock: Clock;
   readonly #sink: IntakeSink<J>;
