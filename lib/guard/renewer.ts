@@ -176,15 +176,17 @@ export class Renewer {
     const size = LIMITS.syncEntries;
     const parts = Math.max(1, Math.ceil(list.length / size));
     const refused = new Map<string, number>();
-    let pending = parts;
+    // Each part counts once: a duplicated reply must not complete the sync before every part is answered.
+    const answered = new Set<number>();
     const rid = this.#c.rpc.open((from, msg) => {
-      if (msg.type !== 'syncR' || from !== peer) return;
+      if (msg.type !== 'syncR' || from !== peer || msg.part >= parts || answered.has(msg.part)) return;
+      answered.add(msg.part);
       const chunk = list.slice(msg.part * size, (msg.part + 1) * size);
       for (const [i] of msg.refused) {
         const h = chunk[i];
         if (h !== undefined) refused.set(h.name, h.hash);
       }
-      if (--pending === 0) finish();
+      if (answered.size === parts) finish();
     });
     const finish = (): void => {
       this.#c.clock.clearTimeout(timer);

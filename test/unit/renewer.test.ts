@@ -9,6 +9,7 @@ import { Renewer } from '../../lib/guard/renewer.js';
 import { leaseDuration } from '../../lib/guard/lease.js';
 import type { Message, Value } from '../../lib/protocol/messages.js';
 import type { Rpc } from '../../lib/rpc.js';
+import { LIMITS } from '../../lib/protocol/codec.js';
 
 const HB = 1000;
 const MEMBERS = ['a', 'b', 'c'];
@@ -70,6 +71,37 @@ test('renewer: a member refused a name whose lease no other member covers -> it 
   await clock.advance(HB); // the heartbeat tick sends the next round; the lease now ends within two rounds
   assert.is(syncs(), 2, 'the next round syncs b again: the lease needs it');
   assert.is(sent.filter((s) => s.to === 'b' && s.msg.type === 'renew').length, 1, 'instead of a renewal that leaves the name out');
+  r.stop();
+});
+
+test('renewer: a sync in two parts whose first reply arrives twice -> not complete until the second part answers', async () => {
+  const clock = new ManualClock();
+  const parts: { rid: number; part: number }[] = [];
+  const { rpc } = scripted((to, msg) => {
+    if (msg.type === 'renew' && to === 'a') return { type: 'renewR', rid: msg.rid, ok: true, count: msg.count, digest: msg.digest };
+    if (msg.type === 'renew' && to === 'b') return { type: 'renewR', rid: msg.rid, ok: false, count: 0, digest: 0 };
+    if (msg.type === 'sync' && to === 'b') parts.push({ rid: msg.rid, part: msg.part });
+    return undefined;
+  });
+  const handlers = rpc as unknown as { open: (h: (from: string, m: Message) => void) => number };
+  const open = handlers.open.bind(rpc);
+  const byRid = new Map<number, (from: string, m: Message) => void>();
+  handlers.open = (h) => { const rid = open(h); byRid.set(rid, h); return rid; };
+  const r = renewer(clock, rpc);
+  const size = LIMITS.syncEntries;
+  for (let i = 0; i <= size; i++) r.add(`n${i}`, { t: 1, g: 'g' }, value, 1, 0, () => {});
+  await clock.advance(100); // the round is sent after the grants, so a counted round extends their leases
+  r.renewNow();
+  await clock.flush();
+  assert.equal(parts.map((p) => p.part), [0, 1], 'two parts');
+  const reply = (part: number): Message => ({ type: 'syncR', rid: parts[0]!.rid, part, refused: [] });
+  const deliver = byRid.get(parts[0]!.rid)!;
+  const before = r.leaseOf('n0');
+  deliver('b', reply(0));
+  deliver('b', reply(0)); // duplicated by the network
+  assert.is(r.leaseOf('n0'), before, 'no ack from b yet: part 1 is unanswered');
+  deliver('b', reply(1));
+  assert.ok((r.leaseOf('n0') ?? 0) > (before ?? 0), 'both parts answered: b counts, the round has a majority');
   r.stop();
 });
 
