@@ -10,7 +10,10 @@
  *            idle (register `names` (default 100000) split over the nodes, then idle for `seconds`),
  *            bulk (the window is the registration of `names` names, split over the nodes, 64 callers each),
  *            heap (register `names` split over the nodes, then summarise each node's heap by constructor),
- *            heap-one (the same with every name registered on n3: n1 and n2 then hold only acceptor entries).
+ *            heap-one (the same with every name registered on n3: n1 and n2 then hold only acceptor entries),
+ *            mem (register `names` split over the nodes, then `seconds` idle windows: RSS, heap and V8 spaces;
+ *            no CPU profile), alloc (sampled allocations while registering `names`, those a major GC
+ *            collected included: what reaches the old generation).
  * Profiles are kept in bench/.profiles/<scenario>-<time>/.
  */
 import { mkdirSync, readdirSync, readFileSync as fsRead } from 'node:fs';
@@ -19,9 +22,10 @@ import { fileURLToPath } from 'node:url';
 import { buildNodeScript } from './lib/build.js';
 import { Cluster, type NodeProcess } from './lib/cluster.js';
 import { summarise, type ProfileSummary } from './lib/cpuprofile.js';
-import { bulk, lookupRun, registerRun, split, waitHeld, type HeldSet } from './lib/scenarios.js';
+import { residentParts } from './lib/smaps.js';
+import { bulk, lookupRun, measureAll, registerRun, split, waitHeld, type HeldSet } from './lib/scenarios.js';
 import { fmtInt, fmtMb, fmtMs, table } from './lib/stats.js';
-import type { HeapResult } from './lib/protocol.js';
+import type { AllocEntry, HeapResult } from './lib/protocol.js';
 
 const [scenario = 'reg64', secondsArg = '5', namesArg = '100000'] = process.argv.slice(2);
 const seconds = Number(secondsArg);
@@ -38,7 +42,8 @@ const cluster = await Cluster.start({
   size: 3,
   name: 'p',
   script: buildNodeScript(log),
-  execArgv: ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
+  // Memory is measured as deployed: no profiler in the process.
+  execArgv: scenario === 'mem' || scenario === 'alloc' ? (process.env['BENCH_NODE_FLAGS']?.split(' ') ?? []) : ['--cpu-prof', `--cpu-prof-dir=${dir}`, '--cpu-prof-interval=250'],
 });
 const watchdog = setTimeout(() => {
   log('watchdog: killing the nodes');
@@ -97,6 +102,65 @@ try {
       await new Promise((r) => setTimeout(r, ms));
       what = `idle with ${fmtInt(names)} names held (split over the nodes), default heartbeat`;
       break;
+    }
+    case 'alloc': {
+      // Allocations that reached the old generation (live, or collected by a major GC) while registering.
+      const shares = split(names, 3);
+      const all = process.env['BENCH_ALLOC_ALL'] === '1';
+      await Promise.all(cluster.nodes.map((n) => n.request({ cmd: 'alloc', action: 'start', all }, 10_000)));
+      await Promise.all(cluster.nodes.map((n, i) => bulk(n, `held-${n.id}`, 0, shares[i] as number, 180_000, 64)));
+      await waitHeld(cluster, shares, 10_000);
+      for (const n of cluster.nodes) {
+        const top = await n.request<AllocEntry[]>({ cmd: 'alloc', action: 'stop', top: 60 }, 60_000);
+        console.log(`## ${n.id}: sampled allocations (incl. those a major GC collected) while registering ${fmtInt(names)} names\n`);
+        console.log(table(['MB', 'allocated in'], top.map((e) => [fmtMb(e.bytes), e.where])));
+        console.log();
+      }
+      cluster.kill();
+      clearTimeout(watchdog);
+      process.exit(0);
+    }
+    case 'mem': {
+      const shares = split(names, 3);
+      const t = performance.now();
+      await Promise.all(cluster.nodes.map((n, i) => bulk(n, `held-${n.id}`, 0, shares[i] as number, 180_000, 64)));
+      log(`registered ${fmtInt(names)} names in ${((performance.now() - t) / 1000).toFixed(1)} s`);
+      const held = await waitHeld(cluster, shares, 10_000);
+      log(`renewer after registering: ${held.map((h) => `${h.id} ${JSON.stringify(h.renewer)}`).join('; ')}`);
+      const rows: string[][] = [];
+      for (let w = 1; w <= 3; w++) {
+        const ms = await measureAll(cluster, seconds * 1000);
+        for (const [i, m] of ms.entries()) {
+          const sp = (k: string): string => fmtMb(m.spaces[k] ?? 0);
+          rows.push([String(w), cluster.nodes[i]?.id ?? '?', `${((m.cpuUs / 1000 / m.windowMs) * 100).toFixed(2)}`, fmtMb(m.rss), fmtMb(m.rssPeak),
+            fmtMb(m.heapTotal), fmtMb(m.heapUsed), fmtMb(m.heapLive), sp('new_space'), sp('old_space'), sp('code_space'), sp('large_object_space'), fmtMb(m.external)]);
+        }
+      }
+      const parts = cluster.nodes.map((n) => ({ id: n.id, parts: residentParts(n.pid) }));
+      console.log(`# memory with ${fmtInt(names)} names held (split over the nodes), windows of ${seconds} s (MB)\n`);
+      console.log(table(['window', 'node', 'CPU %', 'RSS', 'RSS peak', 'heapTotal', 'heapUsed', 'heap after GC', 'new space', 'old space', 'code space', 'large objects', 'external'], rows));
+      const kinds = [...new Set(parts.flatMap((p) => Object.keys(p.parts)))].sort();
+      console.log(`\nResident memory by mapping after the last window (MB):\n`);
+      console.log(table(['node', ...kinds], parts.map((p) => [p.id, ...kinds.map((k) => fmtMb(p.parts[k] ?? 0))])));
+      cluster.kill();
+      clearTimeout(watchdog);
+      process.exit(0);
+    }
+    case 'heap-mid': {
+      // Heaps while registering: what is alive mid-load (and so reaches the old generation) besides what stays.
+      const shares = split(names, 3);
+      const done = Promise.all(cluster.nodes.map((n, i) => bulk(n, `held-${n.id}`, 0, shares[i] as number, 180_000, 64)));
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+      for (const n of cluster.nodes) {
+        const h = await n.request<HeapResult>({ cmd: 'heap', top: 30 }, 120_000);
+        console.log(`## ${n.id}: heap ${fmtMb(h.total)} MB ${seconds} s into registering ${fmtInt(names)} names\n`);
+        console.log(table(['self MB', 'count', 'what'], h.entries.map((e) => [fmtMb(e.bytes), fmtInt(e.count), e.what])));
+        console.log();
+      }
+      await done;
+      cluster.kill();
+      clearTimeout(watchdog);
+      process.exit(0);
     }
     case 'heap':
     case 'heap-one': {

@@ -13,6 +13,7 @@
  *
  * Each row is the median of 3 runs (p50 and p99 too: the median of each run's percentile).
  * `BENCH_QUICK=1 npm run bench`: 1 run per row, 1 s windows, 10k names only (a smoke test, < 60 s).
+ * `BENCH_RESOURCES_ONLY=1 npm run bench`: only the held-names section (3).
  * Every child is killed by pid at the end and on any failure; a watchdog bounds the whole bench.
  */
 import { execFileSync } from 'node:child_process';
@@ -30,6 +31,8 @@ const RUNS = QUICK ? 1 : 3;
 const LOAD_MS = QUICK ? 1000 : 2000;
 const WINDOW_MS = QUICK ? 1000 : 20_000;
 const SIZES = QUICK ? [10_000] : [10_000, 100_000];
+/** `BENCH_RESOURCES_ONLY=1`: only the held-names windows (CPU and memory), about 2 minutes. */
+const RESOURCES_ONLY = process.env['BENCH_RESOURCES_ONLY'] === '1';
 const CALLERS = [1, 16, 64] as const;
 const HEARTBEAT = 8048;
 /** Names held per holder for the lookup runs. */
@@ -114,7 +117,127 @@ async function main(): Promise<void> {
   out(`Machine load average (1 min) at start: ${load()}${(os.loadavg()[0] ?? 0) > 1 ? ' — other processes are using the CPU, so the figures below understate what pes does on a quiet machine' : ''}.`);
   out();
 
-  // 1 + 2: throughput cluster ----------------------------------------------------------------------
+  // 1 + 2: throughput cluster (skipped with BENCH_RESOURCES_ONLY=1) --------------------------------
+  const { regRows, lookupRows, one, spreadLabel } = RESOURCES_ONLY
+    ? { regRows: [], lookupRows: [], one: '', spreadLabel: '' }
+    : await throughputSections(script);
+
+  // 3: resources -----------------------------------------------------------------------------------
+  log('starting 3 node processes (resources)');
+  resources = await Cluster.start({ size: 3, heartbeat: HEARTBEAT, name: 'm', script });
+  const res = resources;
+  const baseline = await measureAll(res, Math.min(WINDOW_MS, 3000));
+  const resourceRows: ResourceRow[] = res.nodes.map((n, i) => ({ names: 0, node: n.id, guarded: 0, entries: 0, windows: [baseline[i] as MeasureResult] }));
+  const verifies: Verify[] = [];
+  let registered = [0, 0, 0];
+  for (const size of SIZES) {
+    const target = split(size, res.nodes.length);
+    log(`registering up to ${fmtInt(size)} names (${target.join(' + ')})`);
+    const bulkStart = performance.now();
+    const results = await Promise.all(res.nodes.map((n, i) =>
+      bulk(n, `held-${n.id}`, registered[i] as number, (target[i] as number) - (registered[i] as number), QUICK ? 40_000 : 120_000, 64)));
+    const bulkMs = performance.now() - bulkStart;
+    const bulkFailed = results.reduce((n, r) => n + r.failed, 0);
+    log(`registered in ${(bulkMs / 1000).toFixed(1)} s (${results.map((r) => `${fmtInt(r.ok)} ok, ${r.failed} failed, errors ${fmtCounts(r.errors)}`).join('; ')})`);
+    registered = target.map((t, i) => t - (results[i]?.failed ?? 0));
+    const held = await waitHeld(res, registered, 10_000);
+    // Let the renewal rounds that raced the registrations settle (a mismatch is repaired by a sync).
+    await sleep(QUICK ? 500 : 2000);
+    const windows: MeasureResult[][] = [];
+    for (let i = 0; i < RUNS; i++) {
+      windows.push(await measureAll(res, WINDOW_MS));
+      log(`window ${i + 1}/${RUNS} at ${fmtInt(size)} names: CPU ${windows[i]?.map((m) => fmtPct(cpuPct(m))).join(' / ')}, RSS ${windows[i]?.map((m) => fmtMb(m.rss)).join(' / ')} MB`);
+    }
+    const after = await res.status();
+    const samples: Verify['samples'] = [];
+    for (const [i, holder] of res.nodes.entries()) {
+      const from = res.nodes[(i + 1) % res.nodes.length] as NodeProcess;
+      const n = registered[i] as number;
+      const names = Array.from({ length: Math.min(100, n) }, (_, k) => `held-${holder.id}/${Math.floor((k * n) / Math.min(100, n))}`);
+      samples.push({ from: from.id, holder: holder.id, r: await whereisSample(from, holder, names) });
+    }
+    verifies.push({ names: size, held, after, samples, bulkMs, bulkFailed });
+    for (const [i, n] of res.nodes.entries()) {
+      resourceRows.push({
+        names: size, node: n.id, guarded: after[i]?.heldNames ?? 0, entries: after[i]?.entries ?? 0,
+        windows: windows.map((w) => w[i] as MeasureResult),
+      });
+    }
+  }
+  out('## Held names: CPU and memory per node');
+  out();
+  out(`Names registered in batches, split over the three nodes; then each node idles while its guards renew them (heartbeat ${HEARTBEAT} ms), and`);
+  out(`process.cpuUsage() is taken over a ${WINDOW_MS / 1000} s window${RUNS > 1 ? ` (median of ${RUNS} consecutive windows)` : ''}. "heap after GC" is heapUsed after a forced full GC at the end of the window.`);
+  out(`Row 0 is an idle cluster with no names (a shorter window). Load average after: ${load()}.`);
+  out();
+  out(table(
+    ['names in cluster', 'node', 'guarded here', 'acceptor entries', 'CPU % of a core', 'RSS MB', 'RSS peak MB', 'heapUsed MB', 'heap after GC MB', 'V8 heap committed MB', 'external MB', 'loop stall ms (max)', 'renew rounds / syncs / lost in window', 'windows (CPU %)', 'windows (RSS MB)'],
+    resourceRows.map((r) => {
+      const w = r.windows;
+      const d = (k: string): number => median(w.map((m) => m.delta[k] ?? 0));
+      return [
+        fmtInt(r.names), r.node, fmtInt(r.guarded), fmtInt(r.entries), fmtPct(median(w.map(cpuPct))), fmtMb(median(w.map((m) => m.rss))),
+        fmtMb(Math.max(...w.map((m) => m.rssPeak))), fmtMb(median(w.map((m) => m.heapUsed))), fmtMb(median(w.map((m) => m.heapLive))),
+        fmtMb(median(w.map((m) => m.heapTotal))), fmtMb(median(w.map((m) => m.external))),
+        fmtMs(Math.max(...w.map((m) => m.loopMaxMs))),
+        `${d('renewer.rounds')} / ${d('renewer.syncs')} / ${d('renewer.lost')}`, w.map((m) => cpuPct(m).toFixed(2)).join(' / '),
+        w.map((m) => fmtMb(m.rss)).join(' / '),
+      ];
+    }),
+  ));
+  out();
+  out('Names stay held (whereis of a sample of each node\'s names, asked from another node, after the windows):');
+  out();
+  out(table(
+    ['names in cluster', 'registered in', 'held before / after windows', 'whereis sample: found / asked', 'missing, wrong, errors'],
+    verifies.map((v) => [
+      fmtInt(v.names), `${(v.bulkMs / 1000).toFixed(1)} s${v.bulkFailed > 0 ? ` (${v.bulkFailed} failed)` : ''}`,
+      `${fmtInt(v.held.reduce((n, s) => n + s.heldNames, 0))} / ${fmtInt(v.after.reduce((n, s) => n + s.heldNames, 0))}`,
+      `${v.samples.reduce((n, s) => n + s.r.found, 0)} / ${v.samples.reduce((n, s) => n + s.r.found + s.r.missing + s.r.wrong + Object.values(s.r.errors).reduce((a, b) => a + b, 0), 0)}`,
+      `${v.samples.reduce((n, s) => n + s.r.missing, 0)}, ${v.samples.reduce((n, s) => n + s.r.wrong, 0)}, ${fmtCounts(mergeCounts(v.samples.map((s) => s.r.errors)))}`,
+    ]),
+  ));
+  out();
+  await resources.stop();
+  resources = undefined;
+
+  // 4: comparison ----------------------------------------------------------------------------------
+  const reg = (label: string, c: number): Row | undefined => regRows.find((r) => r.label === label && r.callers === c);
+  const look = (c: number): Row | undefined => lookupRows.find((r) => r.callers === c && r === lookupRows.find((x) => x.callers === c));
+  const big = resourceRows.filter((r) => r.names === 100_000);
+  const worst = (f: (m: MeasureResult) => number): number => (big.length === 0 ? Number.NaN : Math.max(...big.map((r) => median(r.windows.map(f)))));
+  const m = (row: Row | undefined, f: (r: RunResult) => number): number => (row === undefined ? Number.NaN : median3(row.runs, f));
+  interface Cmp { what: string; pes: number; erlang: number; target: number | undefined; higherBetter: boolean; fmt: (x: number) => string }
+  const cmp: Cmp[] = [
+    { what: 'registrations/s, 64 callers, one node', pes: m(reg(one, 64), (r) => r.rate), erlang: 4545, target: 15_000, higherBetter: true, fmt: fmtInt },
+    { what: 'registrations/s, 64 callers, spread', pes: m(reg(spreadLabel, 64), (r) => r.rate), erlang: 4545, target: 15_000, higherBetter: true, fmt: fmtInt },
+    { what: 'registrations/s, 1 caller', pes: m(reg(one, 1), (r) => r.rate), erlang: 1239, target: undefined, higherBetter: true, fmt: fmtInt },
+    { what: 'register p50 ms, 1 caller', pes: m(reg(one, 1), (r) => r.p50), erlang: 0.59, target: 0.5, higherBetter: false, fmt: fmtMs },
+    { what: 'lookups/s, 64 callers', pes: m(look(64), (r) => r.rate), erlang: 11_683, target: 30_000, higherBetter: true, fmt: fmtInt },
+    { what: 'lookup p50 ms, 1 caller', pes: m(look(1), (r) => r.p50), erlang: 0.30, target: 0.3, higherBetter: false, fmt: fmtMs },
+    { what: 'memory per node, 100k names (RSS MB, worst node)', pes: worst((x) => x.rss) / 2 ** 20, erlang: 1.16 * 1024, target: 100, higherBetter: false, fmt: (x) => x.toFixed(1) },
+    { what: '  of which live JS heap after a full GC (MB, worst node)', pes: worst((x) => x.heapLive) / 2 ** 20, erlang: Number.NaN, target: 100, higherBetter: false, fmt: (x) => x.toFixed(1) },
+    { what: 'CPU per node, 100k names (% of a core, worst node)', pes: worst(cpuPct), erlang: 66, target: 5, higherBetter: false, fmt: (x) => `${x.toFixed(2)}%` },
+  ];
+  out('## Against the Erlang original and the targets of issue 3');
+  out();
+  out('Erlang figures as measured in issue 3 (3 nodes, same kind of machine). "× Erlang" is pes ÷ Erlang for rates and Erlang ÷ pes for costs, so above 1 is better.');
+  out();
+  out(table(
+    ['metric', 'pes', 'Erlang pes', '× Erlang', 'target', 'met'],
+    cmp.map((c) => {
+      const ratio = c.higherBetter ? c.pes / c.erlang : c.erlang / c.pes;
+      const met = c.target === undefined || !Number.isFinite(c.pes) ? '' : (c.higherBetter ? c.pes >= c.target : c.pes <= c.target) ? 'yes' : '**no**';
+      const target = c.target === undefined ? '' : `${c.higherBetter ? '≥' : '≤'} ${c.fmt(c.target)}`;
+      return [c.what, Number.isFinite(c.pes) ? c.fmt(c.pes) : 'n/a', Number.isFinite(c.erlang) ? c.fmt(c.erlang) : '', Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '', target, met];
+    }),
+  ));
+  out();
+  out(`Total bench time ${elapsed()}.`);
+}
+
+/** Registrations and lookups on a fresh cluster; prints their tables, returns their rows for the comparison. */
+async function throughputSections(script: NodeScript): Promise<{ regRows: Row[]; lookupRows: Row[]; one: string; spreadLabel: string }> {
   log('starting 3 node processes (throughput)');
   throughput = await Cluster.start({ size: 3, heartbeat: HEARTBEAT, name: 't', script });
   const [n1, n2, n3] = throughput.nodes as [NodeProcess, NodeProcess, NodeProcess];
@@ -182,118 +305,7 @@ async function main(): Promise<void> {
   await throughput.stop();
   throughput = undefined;
 
-  // 3: resources -----------------------------------------------------------------------------------
-  log('starting 3 node processes (resources)');
-  resources = await Cluster.start({ size: 3, heartbeat: HEARTBEAT, name: 'm', script });
-  const res = resources;
-  const baseline = await measureAll(res, Math.min(WINDOW_MS, 3000));
-  const resourceRows: ResourceRow[] = res.nodes.map((n, i) => ({ names: 0, node: n.id, guarded: 0, entries: 0, windows: [baseline[i] as MeasureResult] }));
-  const verifies: Verify[] = [];
-  let registered = [0, 0, 0];
-  for (const size of SIZES) {
-    const target = split(size, res.nodes.length);
-    log(`registering up to ${fmtInt(size)} names (${target.join(' + ')})`);
-    const bulkStart = performance.now();
-    const results = await Promise.all(res.nodes.map((n, i) =>
-      bulk(n, `held-${n.id}`, registered[i] as number, (target[i] as number) - (registered[i] as number), QUICK ? 40_000 : 120_000, 64)));
-    const bulkMs = performance.now() - bulkStart;
-    const bulkFailed = results.reduce((n, r) => n + r.failed, 0);
-    log(`registered in ${(bulkMs / 1000).toFixed(1)} s (${results.map((r) => `${fmtInt(r.ok)} ok, ${r.failed} failed, errors ${fmtCounts(r.errors)}`).join('; ')})`);
-    registered = target.map((t, i) => t - (results[i]?.failed ?? 0));
-    const held = await waitHeld(res, registered, 10_000);
-    // Let the renewal rounds that raced the registrations settle (a mismatch is repaired by a sync).
-    await sleep(QUICK ? 500 : 2000);
-    const windows: MeasureResult[][] = [];
-    for (let i = 0; i < RUNS; i++) {
-      windows.push(await measureAll(res, WINDOW_MS));
-      log(`window ${i + 1}/${RUNS} at ${fmtInt(size)} names: CPU ${windows[i]?.map((m) => fmtPct(cpuPct(m))).join(' / ')}, RSS ${windows[i]?.map((m) => fmtMb(m.rss)).join(' / ')} MB`);
-    }
-    const after = await res.status();
-    const samples: Verify['samples'] = [];
-    for (const [i, holder] of res.nodes.entries()) {
-      const from = res.nodes[(i + 1) % res.nodes.length] as NodeProcess;
-      const n = registered[i] as number;
-      const names = Array.from({ length: Math.min(100, n) }, (_, k) => `held-${holder.id}/${Math.floor((k * n) / Math.min(100, n))}`);
-      samples.push({ from: from.id, holder: holder.id, r: await whereisSample(from, holder, names) });
-    }
-    verifies.push({ names: size, held, after, samples, bulkMs, bulkFailed });
-    for (const [i, n] of res.nodes.entries()) {
-      resourceRows.push({
-        names: size, node: n.id, guarded: after[i]?.heldNames ?? 0, entries: after[i]?.entries ?? 0,
-        windows: windows.map((w) => w[i] as MeasureResult),
-      });
-    }
-  }
-  out('## Held names: CPU and memory per node');
-  out();
-  out(`Names registered in batches, split over the three nodes; then each node idles while its guards renew them (heartbeat ${HEARTBEAT} ms), and`);
-  out(`process.cpuUsage() is taken over a ${WINDOW_MS / 1000} s window${RUNS > 1 ? ` (median of ${RUNS} consecutive windows)` : ''}. "heap after GC" is heapUsed after a forced full GC at the end of the window.`);
-  out(`Row 0 is an idle cluster with no names (a shorter window). Load average after: ${load()}.`);
-  out();
-  out(table(
-    ['names in cluster', 'node', 'guarded here', 'acceptor entries', 'CPU % of a core', 'RSS MB', 'RSS peak MB', 'heapUsed MB', 'heap after GC MB', 'loop stall ms (max)', 'renew rounds / syncs / lost in window', 'windows (CPU %)'],
-    resourceRows.map((r) => {
-      const w = r.windows;
-      const d = (k: string): number => median(w.map((m) => m.delta[k] ?? 0));
-      return [
-        fmtInt(r.names), r.node, fmtInt(r.guarded), fmtInt(r.entries), fmtPct(median(w.map(cpuPct))), fmtMb(median(w.map((m) => m.rss))),
-        fmtMb(Math.max(...w.map((m) => m.rssPeak))), fmtMb(median(w.map((m) => m.heapUsed))), fmtMb(median(w.map((m) => m.heapLive))),
-        fmtMs(Math.max(...w.map((m) => m.loopMaxMs))),
-        `${d('renewer.rounds')} / ${d('renewer.syncs')} / ${d('renewer.lost')}`, w.map((m) => cpuPct(m).toFixed(2)).join(' / '),
-      ];
-    }),
-  ));
-  out();
-  out('Names stay held (whereis of a sample of each node\'s names, asked from another node, after the windows):');
-  out();
-  out(table(
-    ['names in cluster', 'registered in', 'held before / after windows', 'whereis sample: found / asked', 'missing, wrong, errors'],
-    verifies.map((v) => [
-      fmtInt(v.names), `${(v.bulkMs / 1000).toFixed(1)} s${v.bulkFailed > 0 ? ` (${v.bulkFailed} failed)` : ''}`,
-      `${fmtInt(v.held.reduce((n, s) => n + s.heldNames, 0))} / ${fmtInt(v.after.reduce((n, s) => n + s.heldNames, 0))}`,
-      `${v.samples.reduce((n, s) => n + s.r.found, 0)} / ${v.samples.reduce((n, s) => n + s.r.found + s.r.missing + s.r.wrong + Object.values(s.r.errors).reduce((a, b) => a + b, 0), 0)}`,
-      `${v.samples.reduce((n, s) => n + s.r.missing, 0)}, ${v.samples.reduce((n, s) => n + s.r.wrong, 0)}, ${fmtCounts(mergeCounts(v.samples.map((s) => s.r.errors)))}`,
-    ]),
-  ));
-  out();
-  await resources.stop();
-  resources = undefined;
-
-  // 4: comparison ----------------------------------------------------------------------------------
-  const reg = (label: string, c: number): Row | undefined => regRows.find((r) => r.label === label && r.callers === c);
-  const one = placements[0]?.label ?? '';
-  const spreadLabel = placements[1]?.label ?? '';
-  const look = (c: number): Row | undefined => lookupRows.find((r) => r.callers === c && r === lookupRows.find((x) => x.callers === c));
-  const big = resourceRows.filter((r) => r.names === 100_000);
-  const worst = (f: (m: MeasureResult) => number): number => (big.length === 0 ? Number.NaN : Math.max(...big.map((r) => median(r.windows.map(f)))));
-  const m = (row: Row | undefined, f: (r: RunResult) => number): number => (row === undefined ? Number.NaN : median3(row.runs, f));
-  interface Cmp { what: string; pes: number; erlang: number; target: number | undefined; higherBetter: boolean; fmt: (x: number) => string }
-  const cmp: Cmp[] = [
-    { what: 'registrations/s, 64 callers, one node', pes: m(reg(one, 64), (r) => r.rate), erlang: 4545, target: 15_000, higherBetter: true, fmt: fmtInt },
-    { what: 'registrations/s, 64 callers, spread', pes: m(reg(spreadLabel, 64), (r) => r.rate), erlang: 4545, target: 15_000, higherBetter: true, fmt: fmtInt },
-    { what: 'registrations/s, 1 caller', pes: m(reg(one, 1), (r) => r.rate), erlang: 1239, target: undefined, higherBetter: true, fmt: fmtInt },
-    { what: 'register p50 ms, 1 caller', pes: m(reg(one, 1), (r) => r.p50), erlang: 0.59, target: 0.5, higherBetter: false, fmt: fmtMs },
-    { what: 'lookups/s, 64 callers', pes: m(look(64), (r) => r.rate), erlang: 11_683, target: 30_000, higherBetter: true, fmt: fmtInt },
-    { what: 'lookup p50 ms, 1 caller', pes: m(look(1), (r) => r.p50), erlang: 0.30, target: 0.3, higherBetter: false, fmt: fmtMs },
-    { what: 'memory per node, 100k names (RSS MB, worst node)', pes: worst((x) => x.rss) / 2 ** 20, erlang: 1.16 * 1024, target: 100, higherBetter: false, fmt: (x) => x.toFixed(1) },
-    { what: '  of which live JS heap after a full GC (MB, worst node)', pes: worst((x) => x.heapLive) / 2 ** 20, erlang: Number.NaN, target: 100, higherBetter: false, fmt: (x) => x.toFixed(1) },
-    { what: 'CPU per node, 100k names (% of a core, worst node)', pes: worst(cpuPct), erlang: 66, target: 5, higherBetter: false, fmt: (x) => `${x.toFixed(2)}%` },
-  ];
-  out('## Against the Erlang original and the targets of issue 3');
-  out();
-  out('Erlang figures as measured in issue 3 (3 nodes, same kind of machine). "× Erlang" is pes ÷ Erlang for rates and Erlang ÷ pes for costs, so above 1 is better.');
-  out();
-  out(table(
-    ['metric', 'pes', 'Erlang pes', '× Erlang', 'target', 'met'],
-    cmp.map((c) => {
-      const ratio = c.higherBetter ? c.pes / c.erlang : c.erlang / c.pes;
-      const met = c.target === undefined || !Number.isFinite(c.pes) ? '' : (c.higherBetter ? c.pes >= c.target : c.pes <= c.target) ? 'yes' : '**no**';
-      const target = c.target === undefined ? '' : `${c.higherBetter ? '≥' : '≤'} ${c.fmt(c.target)}`;
-      return [c.what, Number.isFinite(c.pes) ? c.fmt(c.pes) : 'n/a', Number.isFinite(c.erlang) ? c.fmt(c.erlang) : '', Number.isFinite(ratio) ? `${ratio.toFixed(2)}×` : '', target, met];
-    }),
-  ));
-  out();
-  out(`Total bench time ${elapsed()}.`);
+  return { regRows, lookupRows, one: placements[0]?.label ?? '', spreadLabel: placements[1]?.label ?? '' };
 }
 
 function gitDescribe(): string {

@@ -17,6 +17,7 @@ import { Delivery } from './delivery.js';
 import { InvalidArgumentError } from './errors.js';
 import type { PesEvents } from './events.js';
 import { effectiveHeartbeat, expiryDuration } from './guard/lease.js';
+import type { GuardRecord } from './guard/record.js';
 import { Renewer } from './guard/renewer.js';
 import { Inbox } from './inbox.js';
 import { NodeCalls } from './node-calls.js';
@@ -57,7 +58,7 @@ export interface NodeParts {
   readonly gossip: Gossip;
   readonly acceptor: Acceptor;
   readonly owners: OwnerTable;
-  readonly renewer: Renewer;
+  readonly renewer: Renewer<GuardRecord>;
   readonly registry: Registry;
   readonly delivery: Delivery;
   readonly recovery: Recovery;
@@ -114,7 +115,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   );
   const owners = new OwnerTable(id, incarnation);
   const hb = (): number => effectiveHeartbeat(config.get('heartbeat'));
-  const renewer = new Renewer({ clock, rpc, members: () => membership.ids(), heartbeat: hb, random });
+  const renewer = new Renewer<GuardRecord>({ clock, rpc, members: () => membership.ids(), heartbeat: hb, random });
   const registry = new Registry(
     {
       clock, rpc, membership, config, owners,

@@ -6,32 +6,40 @@
 import { LeaseLostError, type RevokeReason } from './errors.js';
 import type { OwnerRef } from './protocol/messages.js';
 
+/** What a registration asks of the node that granted it. @internal */
+export interface RegistrationHost {
+  /** The lease deadline of `r` (local monotonic ms), or undefined once `r` no longer holds its name. */
+  leaseUntil(r: Registration): number | undefined;
+  now(): number;
+  /** Ends `r` (only `r`: a successor holding the name keeps it). */
+  unregister(r: Registration): Promise<void>;
+}
+
 export class Registration {
   readonly name: string;
   readonly owner: OwnerRef;
   /** Fencing token: strictly rises for this name across owners. Pass it to what you write. */
   readonly token: number;
-  readonly #controller = new AbortController();
-  readonly #leaseUntil: () => number | undefined;
-  readonly #now: () => number;
-  readonly #unregister: () => Promise<void>;
+  // One host for every registration of a node, and the controller made on first use of `signal`: a
+  // node may hold 100k registrations whose signals nobody reads.
+  readonly #host: RegistrationHost;
+  #controller: AbortController | undefined;
   #ended: RevokeReason | undefined;
 
   /** @internal */
-  constructor(
-    fields: { name: string; owner: OwnerRef; token: number },
-    ops: { leaseUntil: () => number | undefined; now: () => number; unregister: () => Promise<void> },
-  ) {
+  constructor(fields: { name: string; owner: OwnerRef; token: number }, host: RegistrationHost) {
     this.name = fields.name;
     this.owner = fields.owner;
     this.token = fields.token;
-    this.#leaseUntil = ops.leaseUntil;
-    this.#now = ops.now;
-    this.#unregister = ops.unregister;
+    this.#host = host;
   }
 
   /** Aborted (with a LeaseLostError as reason) when the registration ends. */
   get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#ended !== undefined) this.#controller.abort(new LeaseLostError(this.name, this.#ended));
+    }
     return this.#controller.signal;
   }
 
@@ -46,8 +54,8 @@ export class Registration {
    */
   get valid(): boolean {
     if (this.#ended !== undefined) return false;
-    const until = this.#leaseUntil();
-    return until !== undefined && this.#now() < until;
+    const until = this.#host.leaseUntil(this);
+    return until !== undefined && this.#host.now() < until;
   }
 
   /** Throws LeaseLostError unless the lease is valid right now. */
@@ -57,13 +65,13 @@ export class Registration {
 
   /** Ends this registration; a no-op once it has ended (a successor that holds the name keeps it). */
   unregister(): Promise<void> {
-    return this.#unregister();
+    return this.#host.unregister(this);
   }
 
   /** @internal */
   end(reason: RevokeReason): void {
     if (this.#ended !== undefined) return;
     this.#ended = reason;
-    this.#controller.abort(new LeaseLostError(this.name, reason));
+    this.#controller?.abort(new LeaseLostError(this.name, reason));
   }
 }

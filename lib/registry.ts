@@ -1,7 +1,9 @@
 /**
  * The registry: register / whereis / lookup / unregister / update, and the node-to-node requests they
  * cause (probe, handoff, forwarded operations). It creates guards, turns their outcomes into results
- * and errors, and keeps the index of names held by this node's owners.
+ * and errors, and keeps the index of names held by this node's owners: the renewer's holdings, which
+ * are the guards' records (guard/record.ts). A guard that holds its name quietly is parked and its
+ * record stands in for it until the next event for the name.
  */
 import type { EventEmitter } from 'eventemitter3';
 import type { Clock } from './clock.js';
@@ -11,17 +13,19 @@ import {
   AbortedError, AlreadyRegisteredError, NoConsensusError, NotFoundError, OwnerNotAliveError, TimeoutError, type RevokeReason,
 } from './errors.js';
 import type { PesEvents } from './events.js';
-import { Guard, type GuardCallbacks } from './guard/guard.js';
+import type { Guard, GuardCallbacks } from './guard/guard.js';
+import { GuardSet } from './guard/guard-set.js';
 import { effectiveHeartbeat } from './guard/lease.js';
 import { initialState, waitingState, type GuardFailure, type GuardState } from './guard/machine.js';
+import type { Acquisition, GuardRecord } from './guard/record.js';
 import type { Renewer } from './guard/renewer.js';
 import { validateName } from './name.js';
 import { sameOwner, type Owner, type OwnerTable } from './owner.js';
 import { compareBallots } from './protocol/ballot.js';
 import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
-import { firstWave } from './first-wave.js';
 import { quorumRead, readDuration, type ReadResult } from './read.js';
-import { Registration } from './registration.js';
+import { Registration, type RegistrationHost } from './registration.js';
+import { ownCopy } from './strings.js';
 import { request, type Rpc } from './rpc.js';
 import { LatencyWindow } from './stats.js';
 
@@ -31,7 +35,7 @@ export interface RegistryComponents {
   readonly membership: Membership;
   readonly config: ClusterConfig;
   readonly owners: OwnerTable;
-  readonly renewer: Renewer;
+  readonly renewer: Renewer<GuardRecord>;
   readonly events: EventEmitter<PesEvents>;
   readonly random: () => number;
   readonly reachable: (node: string) => boolean;
@@ -63,27 +67,10 @@ export interface LookupResult {
   readonly token: number;
 }
 
-interface Waiter<T> { resolve(v: T): void; reject(e: unknown): void }
-interface HandoffWaiter extends Waiter<void> { readonly to: OwnerRef }
-
-interface GuardRecord {
-  readonly guard: Guard;
-  readonly startedAt: number;
-  acquire?: Waiter<Registration> | undefined;
-  registration?: Registration;
-  handoffs: HandoffWaiter[];
-  stops: (() => void)[];
-  go?: { readonly from: string; readonly rid: number } | undefined;
-}
-
 export class Registry {
   readonly #c: RegistryComponents;
   readonly #o: RegistryOptions;
-  readonly #guards = new Map<string, GuardRecord>();
-  readonly #held = new Map<string, GuardRecord>();
-  /** Guard ids by local owner id (owners on other nodes never exit here). */
-  readonly #byOwner = new Map<number, Set<string>>();
-  #nextGuard = 1;
+  readonly #guards: GuardSet;
   readonly registerLatency = new LatencyWindow();
   readonly lookupLatency = new LatencyWindow();
   /** Rotates which peers a quorum read or a one-round-trip registration asks first. */
@@ -92,44 +79,58 @@ export class Registry {
   constructor(components: RegistryComponents, options: RegistryOptions) {
     this.#c = components;
     this.#o = options;
+    this.#guards = new GuardSet(
+      { ...components, callbacks: this.#callbacks },
+      {
+        node: options.node, incarnation: options.incarnation, termFloor: options.termFloor, phaseTimeout: options.phaseTimeout,
+        turn: () => this.#readTurn++,
+      },
+    );
     components.owners.onExit((owner) => this.#ownerExited(owner.ref));
   }
 
-  /** Guards running on this node (acquiring, holding or releasing). */
+  /** Guards on this node (acquiring, holding or releasing; parked ones included). */
   get activeGuards(): number {
     return this.#guards.size;
   }
 
   /** Names held by this node's owners. */
   get heldNames(): number {
-    return this.#held.size;
+    return this.#c.renewer.size;
   }
 
   /** The local registration of `name`, if an owner on this node holds it. */
   registration(name: string): Registration | undefined {
-    return this.#held.get(name)?.registration;
+    return this.#holder(name)?.registration;
+  }
+
+  /** The record of the guard holding `name` for an owner on this node. */
+  #holder(name: string): GuardRecord | undefined {
+    return this.#c.renewer.get(name);
   }
 
   async register(name: string, owner: Owner, opts: CallOptions = {}): Promise<Registration> {
     validateName(name);
     if (opts.signal?.aborted === true) throw new AbortedError({ cause: opts.signal.reason });
     if (!owner.alive || this.#c.owners.get(owner.ref) !== owner) throw new OwnerNotAliveError(owner.ref);
-    const held = this.#held.get(name);
+    const held = this.#holder(name);
     if (held?.registration?.valid === true) throw new AlreadyRegisteredError(name, held.registration.owner);
     const timeout = opts.timeout ?? this.#o.timeout;
     return new Promise<Registration>((resolve, reject) => {
-      const rec = this.#newGuard(name, owner.ref, initialState());
-      const onAbort = (): void => rec.guard.handle({ type: 'release', reason: 'stopped', now: this.#c.clock.now() });
+      // A copy of its own: the caller's string may be a rope of parts, or a slice of a larger text.
+      const rec = this.#newGuard(ownCopy(name), owner.ref, initialState());
+      const guard = rec.guard as Guard;
+      const onAbort = (): void => guard.handle({ type: 'release', reason: 'stopped', now: this.#c.clock.now() });
       opts.signal?.addEventListener('abort', onAbort, { once: true });
       const done = (): void => opts.signal?.removeEventListener('abort', onAbort);
-      rec.acquire = {
+      (rec.acquisition as Acquisition).acquire = {
         resolve: (r) => { done(); resolve(r); },
         reject: (e) => {
           done();
           reject(e instanceof TimeoutError ? new TimeoutError('register', timeout) : opts.signal?.aborted === true ? new AbortedError({ cause: opts.signal.reason }) : e);
         },
       };
-      rec.guard.start(timeout);
+      guard.start(timeout);
     });
   }
 
@@ -139,11 +140,10 @@ export class Registry {
 
   async lookup(name: string, opts: CallOptions = {}): Promise<LookupResult | undefined> {
     validateName(name);
-    const local = this.#held.get(name);
-    if (local?.registration?.valid === true && local.guard.held !== undefined) {
-      const { b, value } = local.guard.held;
+    const local = this.#holder(name);
+    if (local?.registration?.valid === true) {
       this.lookupLatency.record(0);
-      return { owner: value.owner, guard: b.g, node: value.gnode, token: b.t };
+      return { owner: local.owner, guard: local.gid, node: local.node, token: local.term };
     }
     const started = this.#c.clock.now();
     const r = await this.#read(name, opts);
@@ -153,7 +153,7 @@ export class Registry {
 
   async unregister(name: string, opts: CallOptions = {}): Promise<void> {
     validateName(name);
-    const local = this.#held.get(name);
+    const local = this.#holder(name);
     if (local !== undefined) return this.#stopGuard(local, 'unregistered');
     const r = await this.#read(name, opts);
     if (r.kind === 'free') return;
@@ -163,9 +163,9 @@ export class Registry {
   async update(name: string, to: Owner | OwnerRef, opts: CallOptions = {}): Promise<void> {
     validateName(name);
     const ref: OwnerRef = 'ref' in to ? to.ref : to;
-    const local = this.#held.get(name);
-    if (local?.guard.held !== undefined) {
-      if (sameOwner(local.guard.held.value.owner, ref)) return;
+    const local = this.#holder(name);
+    if (local !== undefined) {
+      if (sameOwner(local.owner, ref)) return;
       return this.#handoff(local, ref);
     }
     const r = await this.#read(name, opts);
@@ -215,27 +215,25 @@ export class Registry {
 
   #handoff(rec: GuardRecord, to: OwnerRef): Promise<void> {
     return new Promise((resolve, reject) => {
-      rec.handoffs.push({ resolve, reject, to });
-      rec.guard.handle({ type: 'handoff', owner: to, now: this.#c.clock.now() });
+      rec.onHandoff({ resolve, reject, to });
+      this.#guards.wake(rec).handle({ type: 'handoff', owner: to, now: this.#c.clock.now() });
     });
   }
 
   #stopGuard(rec: GuardRecord, reason: 'unregistered' | 'exit' | 'stopped'): Promise<void> {
     return new Promise((resolve) => {
-      rec.stops.push(resolve);
-      rec.guard.handle({ type: 'release', reason, now: this.#c.clock.now() });
+      rec.onStop(resolve);
+      this.#guards.wake(rec).handle({ type: 'release', reason, now: this.#c.clock.now() });
     });
   }
 
   #ownerExited(ref: OwnerRef): void {
-    const gids = this.#byOwner.get(ref.id);
-    if (gids === undefined) return;
-    for (const gid of [...gids]) this.#guards.get(gid)?.guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
+    for (const rec of this.#guards.ofOwner(ref.id)) this.#guards.wake(rec).handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
   }
 
   /** Releases every guard (node stop); resolves when all have stopped or after `ms`. */
   async releaseAll(ms: number): Promise<void> {
-    const all = [...this.#guards.values()].map((rec) => this.#stopGuard(rec, 'stopped'));
+    const all = this.#guards.all().map((rec) => this.#stopGuard(rec, 'stopped'));
     if (all.length === 0) return;
     await new Promise<void>((resolve) => {
       const timer = this.#c.clock.setTimeout(resolve, ms);
@@ -244,25 +242,24 @@ export class Registry {
         resolve();
       });
     });
-    for (const rec of [...this.#guards.values()]) rec.guard.handle({ type: 'kill' });
+    for (const rec of this.#guards.all()) this.#guards.wake(rec).handle({ type: 'kill' });
   }
 
   /** Ends every guard at once, sending nothing (a crash). */
   killAll(): void {
-    for (const rec of [...this.#guards.values()]) rec.guard.handle({ type: 'kill' });
+    for (const rec of this.#guards.all()) this.#guards.wake(rec).handle({ type: 'kill' });
   }
 
   // ---- requests from peers -----------------------------------------------------------------------
 
   /** probe: is this owner alive, and does its guard hold `name` at `b` with a valid lease? */
   probe(from: string, m: ProbeMsg): void {
-    const rec = this.#held.get(m.name);
-    const holds = rec?.registration?.valid === true && rec.guard.held !== undefined
-      && compareBallots(rec.guard.held.b, m.b) === 0 && sameOwner(rec.guard.held.value.owner, m.owner);
+    const rec = this.#holder(m.name);
+    const holds = rec?.registration?.valid === true && rec.term === m.b.t && rec.gid === m.b.g && sameOwner(rec.owner, m.owner);
     // A guard still acquiring with that very ballot (committing it, or a one-round-trip prepare that
     // carried the value) may be granted any moment: a majority may have accepted, the acks still on their
     // way. Answering "not held" would let the asker take over a grant.
-    const st = this.#guards.get(m.b.g)?.guard.state;
+    const st = this.#guards.running(m.b.g)?.guard?.state;
     const pending = (st?.phase === 'commit' || st?.phase === 'prepare' || st?.phase === 'reg_check') && compareBallots(st.b, m.b) === 0;
     this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds: holds || pending });
   }
@@ -273,19 +270,20 @@ export class Registry {
       this.#c.rpc.send(from, { type: 'hoffR', rid: m.rid, ok: false, err: 'not-alive' });
       return;
     }
-    const rec = this.#newGuard(m.name, m.owner, waitingState(m.from));
-    rec.guard.wait(this.#o.phaseTimeout * 8);
-    this.#c.rpc.send(from, { type: 'hoffR', rid: m.rid, ok: true, guard: rec.guard.ctx.gid });
+    // The name came in a frame: a copy of its own, not a slice keeping the frame's text (the record may live long).
+    const rec = this.#newGuard(ownCopy(m.name), m.owner, waitingState(m.from));
+    rec.guard?.wait(this.#o.phaseTimeout * 8);
+    this.#c.rpc.send(from, { type: 'hoffR', rid: m.rid, ok: true, guard: rec.gid });
   }
 
   /** hgo: the marker is committed; the waiting guard takes the name. */
   handoffGo(from: string, m: HandoffGoMsg): void {
-    const rec = this.#guards.get(m.guard);
-    if (rec === undefined || rec.guard.phase !== 'waiting' || rec.guard.ctx.name !== m.name) {
+    const rec = this.#guards.running(m.guard);
+    if (rec?.guard === undefined || rec.guard.phase !== 'waiting' || rec.name !== m.name || rec.acquisition === undefined) {
       this.#c.rpc.send(from, { type: 'hgoR', rid: m.rid, ok: false, err: 'not-found' });
       return;
     }
-    rec.go = { from, rid: m.rid };
+    rec.acquisition.go = { from, rid: m.rid };
     rec.guard.handle({ type: 'go', seq: m.seq, now: this.#c.clock.now() });
   }
 
@@ -293,8 +291,8 @@ export class Registry {
   forwarded(from: string, m: ForwardMsg): void {
     const reply = (ok: boolean, err?: 'not-alive' | 'not-found' | 'failed'): void =>
       this.#c.rpc.send(from, err === undefined ? { type: 'fwdR', rid: m.rid, ok } : { type: 'fwdR', rid: m.rid, ok, err });
-    const rec = this.#held.get(m.name);
-    if (rec?.guard.held === undefined || compareBallots(rec.guard.held.b, m.b) !== 0) {
+    const rec = this.#holder(m.name);
+    if (rec === undefined || rec.term !== m.b.t || rec.gid !== m.b.g) {
       reply(m.op === 'unregister', m.op === 'unregister' ? undefined : 'not-found');
       return;
     }
@@ -303,107 +301,92 @@ export class Registry {
       return;
     }
     const to = m.owner as OwnerRef;
-    if (sameOwner(rec.guard.held.value.owner, to)) return reply(true);
+    if (sameOwner(rec.owner, to)) return reply(true);
     this.#handoff(rec, to).then(() => reply(true), (e: unknown) => reply(false, e instanceof OwnerNotAliveError ? 'not-alive' : 'failed'));
   }
 
   // ---- guards ------------------------------------------------------------------------------------
 
   #newGuard(name: string, owner: OwnerRef, initial: GuardState): GuardRecord {
-    const c = this.#c;
-    const o = this.#o;
-    const gid = `${o.node}/${o.incarnation}/${this.#nextGuard++}`;
-    const members = [...c.membership.ids()];
-    const ctx = {
-      name, gid, node: o.node, owner, members,
-      hb: effectiveHeartbeat(c.config.get('heartbeat')), phaseTimeout: o.phaseTimeout, termFloor: o.termFloor(),
-      first: firstWave(members, o.node, c.reachable, this.#readTurn++).first,
-    };
-    const guard = new Guard({ clock: c.clock, rpc: c.rpc, random: c.random, reachable: c.reachable }, ctx, initial, this.#callbacks);
-    const rec: GuardRecord = { guard, startedAt: c.clock.now(), handoffs: [], stops: [] };
-    this.#guards.set(gid, rec);
-    if (owner.node === o.node) {
-      let set = this.#byOwner.get(owner.id);
-      if (set === undefined) this.#byOwner.set(owner.id, (set = new Set()));
-      set.add(gid);
-    }
-    return rec;
+    return this.#guards.create(name, owner, effectiveHeartbeat(this.#c.config.get('heartbeat')), initial);
   }
+
+  readonly #registrationHost: RegistrationHost = {
+    leaseUntil: (r) => (this.#holder(r.name)?.registration === r ? this.#c.renewer.leaseOf(r.name) : undefined),
+    now: () => this.#c.clock.now(),
+    // Only this registration: a handed-off or lost one must not end whoever holds the name now.
+    unregister: (r) => {
+      const rec = this.#holder(r.name);
+      return r.ended === undefined && rec?.registration === r ? this.#stopGuard(rec, 'unregistered') : Promise.resolve();
+    },
+  };
 
   readonly #callbacks: GuardCallbacks = {
     granted: (guard, b, value, seq, sentAt) => {
-      const rec = this.#guards.get(guard.ctx.gid);
+      const rec = this.#guards.of(guard);
       if (rec === undefined) return;
-      const { name, owner } = guard.ctx;
-      this.#held.get(name)?.guard.handle({ type: 'lease-lost' });
-      this.#c.renewer.add(name, b, value, seq, sentAt, () => guard.handle({ type: 'lease-lost' }));
-      this.#held.set(name, rec);
-      const registration = new Registration({ name, owner, token: b.t }, {
-        leaseUntil: () => (this.#held.get(name) === rec ? this.#c.renewer.leaseOf(name) : undefined),
-        now: () => this.#c.clock.now(),
-        // Only this registration: a handed-off or lost one must not end whoever holds the name now.
-        unregister: () => (rec.registration?.ended === undefined && this.#held.get(name) === rec ? this.#stopGuard(rec, 'unregistered') : Promise.resolve()),
-      });
-      rec.registration = registration;
-      this.registerLatency.record(this.#c.clock.now() - rec.startedAt);
+      const { name, owner } = rec;
+      const acquisition = rec.acquisition;
+      const previous = this.#holder(name);
+      if (previous !== undefined) this.#guards.wake(previous).handle({ type: 'lease-lost' });
+      const registration = new Registration({ name, owner, token: b.t }, this.#registrationHost);
+      rec.grant(value, seq, registration);
+      this.#c.renewer.add(rec, sentAt);
+      if (acquisition !== undefined) this.registerLatency.record(this.#c.clock.now() - acquisition.startedAt);
       this.#c.events.emit('registered', { name, owner, token: b.t });
       // Decided: every member's ownership watches may report it now (their acceptors may not know yet).
       // Lazy: nobody waits for it, and on a busy cluster many share one frame.
       for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name, b, v: value, seq }, true);
-      rec.acquire?.resolve(registration);
-      rec.acquire = undefined;
-      if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: true, token: b.t });
-      rec.go = undefined;
+      acquisition?.acquire?.resolve(registration);
+      if (acquisition?.go !== undefined) this.#c.rpc.send(acquisition.go.from, { type: 'hgoR', rid: acquisition.go.rid, ok: true, token: b.t });
       // The owner may have exited while the commit was in flight.
       if (!this.#c.owners.isAlive(owner)) guard.handle({ type: 'release', reason: 'exit', now: this.#c.clock.now() });
     },
     failed: (guard, failure) => {
-      const rec = this.#guards.get(guard.ctx.gid);
-      if (rec === undefined) return;
-      rec.acquire?.reject(this.#error(guard.ctx.name, guard.ctx.owner, failure));
-      rec.acquire = undefined;
-      if (rec.go !== undefined) this.#c.rpc.send(rec.go.from, { type: 'hgoR', rid: rec.go.rid, ok: false, err: 'failed' });
-      rec.go = undefined;
+      const acquisition = this.#guards.of(guard)?.acquisition;
+      if (acquisition === undefined) return;
+      acquisition.acquire?.reject(this.#error(guard.ctx.name, guard.ctx.owner, failure));
+      acquisition.acquire = undefined;
+      if (acquisition.go !== undefined) this.#c.rpc.send(acquisition.go.from, { type: 'hgoR', rid: acquisition.go.rid, ok: false, err: 'failed' });
+      acquisition.go = undefined;
     },
     revoke: (guard, reason) => this.#revoke(guard, reason),
     release: (guard) => {
-      const rec = this.#held.get(guard.ctx.name);
+      const rec = this.#holder(guard.ctx.name);
       if (rec?.guard !== guard) return;
-      this.#held.delete(guard.ctx.name);
-      this.#c.renewer.remove(guard.ctx.name);
+      this.#c.renewer.remove(rec.name);
     },
     handoffDone: (guard, ok, failure) => {
-      const rec = this.#guards.get(guard.ctx.gid);
-      for (const w of rec?.handoffs.splice(0) ?? []) {
+      const rec = this.#guards.of(guard);
+      for (const w of rec?.takeHandoffs() ?? []) {
         if (ok) w.resolve();
         else w.reject(this.#error(guard.ctx.name, w.to, failure ?? { kind: 'refused' }, 'update'));
       }
     },
     stopped: (guard) => {
-      const rec = this.#guards.get(guard.ctx.gid);
-      this.#guards.delete(guard.ctx.gid);
-      const set = this.#byOwner.get(guard.ctx.owner.id);
-      set?.delete(guard.ctx.gid);
-      if (set?.size === 0) this.#byOwner.delete(guard.ctx.owner.id);
+      const rec = this.#guards.ended(guard);
       if (rec === undefined) return;
-      rec.acquire?.reject(new AbortedError());
-      for (const w of rec.handoffs.splice(0)) w.reject(new AbortedError());
-      for (const s of rec.stops.splice(0)) s();
+      rec.acquisition?.acquire?.reject(new AbortedError());
+      rec.acquisition = undefined;
+      for (const w of rec.takeHandoffs()) w.reject(new AbortedError());
+      for (const s of rec.takeStops()) s();
     },
+    // Holding quietly: the record stands in for the guard until the next event for the name.
+    idle: (guard) => this.#guards.park(guard),
   };
 
   #revoke(guard: Guard, reason: RevokeReason): void {
-    const rec = this.#guards.get(guard.ctx.gid);
+    const rec = this.#guards.of(guard);
     const registration = rec?.registration;
     // Revoked once: a handoff revokes first and a crash mid-handoff must not report a second end.
-    if (registration === undefined || registration.ended !== undefined) return;
+    if (rec === undefined || registration === undefined || registration.ended !== undefined) return;
     registration.end(reason);
-    if (reason === 'lost' || reason === 'handoff') this.#c.owners.get(guard.ctx.owner)?.revoke(guard.ctx.name, reason);
+    if (reason === 'lost' || reason === 'handoff') this.#c.owners.get(rec.owner)?.revoke(rec.name, reason);
     const ev = { name: registration.name, owner: registration.owner, token: registration.token };
-    this.#c.events.emit('released', { ...ev, reason });
+    this.#c.events.emit('released', { reason, ...ev });
     // A release by the owner's side is news for every watch (a lost lease is seen as expiry instead).
-    if ((reason === 'unregistered' || reason === 'exit' || reason === 'stopped') && guard.held !== undefined) {
-      const { b, seq } = guard.held;
+    if ((reason === 'unregistered' || reason === 'exit' || reason === 'stopped') && rec.granted) {
+      const { b, seq } = rec;
       for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name: ev.name, b, v: null, seq }, true);
     }
     if (reason === 'lost') this.#c.events.emit('lost', ev);

@@ -9,7 +9,16 @@ import type { Message, RequestMsg } from './protocol/messages.js';
 import type { Transport } from './transport/transport.js';
 
 export type ReplyHandler = (from: string, reply: Message) => void;
+
 export type RequestHandler = (from: string, request: RequestMsg) => void;
+
+/**
+ * A request id is `generation × SLOTS + slot`: the slot holds the handler, the generation (bumped at
+ * each reuse of the slot) keeps an id unique, so a late reply to a closed request finds its slot holding
+ * another id and is dropped. Generations wrap below 2^29, keeping ids safe integers.
+ */
+const SLOTS = 2 ** 24;
+const GENERATIONS = 2 ** 29;
 
 const REPLY_TYPES: ReadonlySet<string> = new Set([
   'readR', 'prepR', 'comR', 'repR', 'renewR', 'syncR', 'probeR', 'helloR', 'hoffR', 'hgoR', 'fwdR', 'msgR', 'pong',
@@ -47,9 +56,18 @@ export function request(
 export class Rpc {
   readonly #transport: Transport;
   readonly #self: string;
-  readonly #handlers = new Map<number, ReplyHandler>();
+  // Handlers in slots, not a Map: every protocol phase opens and closes an id, and a long-lived Map's
+  // discarded tables kept each closed handler (and the guard it points to) alive past the next
+  // young-generation collection, so about 1 KB per registration reached the old generation as garbage.
+  #handlers: (ReplyHandler | undefined)[] = [];
+  /** Per slot: the id open in it (0 when free), and its generation. */
+  #ids: number[] = [];
+  #generations: number[] = [];
+  /** Free slots, oldest first: reuse cycles through them, so generations grow slowly. */
+  #free: number[] = [];
+  #freeHead = 0;
+  #open = 0;
   #onRequest: RequestHandler = () => {};
-  #nextRid = 1;
   #stopped = false;
 
   constructor(components: { transport: Transport }) {
@@ -64,18 +82,44 @@ export class Rpc {
 
   /** A new request id whose replies go to `handler` until {@link close}. */
   open(handler: ReplyHandler): number {
-    const rid = this.#nextRid++;
-    this.#handlers.set(rid, handler);
+    let slot: number;
+    if (this.#freeHead < this.#free.length) {
+      slot = this.#free[this.#freeHead++] as number;
+      if (this.#freeHead > 1024 && this.#freeHead * 2 > this.#free.length) {
+        this.#free = this.#free.slice(this.#freeHead);
+        this.#freeHead = 0;
+      }
+    } else {
+      slot = this.#handlers.length;
+      if (slot >= SLOTS) throw new RangeError('too many open requests');
+    }
+    const generation = ((this.#generations[slot] ?? 0) % (GENERATIONS - 1)) + 1;
+    const rid = generation * SLOTS + slot;
+    this.#generations[slot] = generation;
+    this.#ids[slot] = rid;
+    this.#handlers[slot] = handler;
+    this.#open++;
     return rid;
   }
 
   close(rid: number): void {
-    this.#handlers.delete(rid);
+    const slot = rid % SLOTS;
+    if (this.#ids[slot] !== rid) return;
+    this.#ids[slot] = 0;
+    this.#handlers[slot] = undefined;
+    this.#free.push(slot);
+    this.#open--;
+  }
+
+  /** The handler of `rid`, if it is open. */
+  #handler(rid: number): ReplyHandler | undefined {
+    const slot = rid % SLOTS;
+    return this.#ids[slot] === rid ? this.#handlers[slot] : undefined;
   }
 
   /** Number of open request ids (for leak checks). */
   get open_(): number {
-    return this.#handlers.size;
+    return this.#open;
   }
 
   /**
@@ -96,7 +140,7 @@ export class Rpc {
     if (this.#stopped) return;
     if (isReply(msg)) {
       const rid = (msg as { rid: number }).rid;
-      this.#handlers.get(rid)?.(from, msg);
+      this.#handler(rid)?.(from, msg);
       return;
     }
     this.#onRequest(from, msg as RequestMsg);
@@ -104,6 +148,10 @@ export class Rpc {
 
   stop(): void {
     this.#stopped = true;
-    this.#handlers.clear();
+    this.#handlers = [];
+    this.#ids = [];
+    this.#free = [];
+    this.#freeHead = 0;
+    this.#open = 0;
   }
 }

@@ -81,10 +81,21 @@ export interface HeapCmd { readonly cmd: 'heap'; readonly top: number }
 export interface HeapEntry { readonly what: string; readonly count: number; readonly bytes: number }
 export interface HeapResult { readonly total: number; readonly entries: readonly HeapEntry[] }
 
+/**
+ * Sampling of allocations (V8's sampling heap profiler), including objects a major GC collected: what
+ * was allocated and reached the old generation, by allocating function. `start` begins, `stop` reports.
+ */
+export interface AllocCmd {
+  readonly cmd: 'alloc'; readonly action: 'start' | 'stop'; readonly top?: number;
+  /** Also keep what young-generation collections freed: every allocation, to compare against. */
+  readonly all?: boolean;
+}
+export interface AllocEntry { readonly where: string; readonly bytes: number }
+
 /** Exits the process at once (no node.stop(): that would unregister every name); flushes a --cpu-prof profile. */
 export interface ExitCmd { readonly cmd: 'exit' }
 
-export type Command = StartCmd | RegLoadCmd | RegBulkCmd | LookupLoadCmd | WhereisCmd | MeasureCmd | StatusCmd | ClockCmd | HeapCmd | ExitCmd;
+export type Command = StartCmd | RegLoadCmd | RegBulkCmd | LookupLoadCmd | WhereisCmd | MeasureCmd | StatusCmd | ClockCmd | HeapCmd | AllocCmd | ExitCmd;
 
 /** Errors by class name (`TimeoutError`, `NoConsensusError`, ...). */
 export type ErrorCounts = Record<string, number>;
@@ -128,6 +139,11 @@ export interface MeasureResult {
   readonly heapUsed: number;
   /** heapUsed after a full GC at the end of the window (0 when gc is not exposed). */
   readonly heapLive: number;
+  /** V8 heap committed (heapTotal), memory outside the JS heap (external, incl. arrayBuffers), at the end of the window. */
+  readonly heapTotal: number;
+  readonly external: number;
+  /** Committed size (space_size) of each V8 heap space at the end of the window, before the forced GC. */
+  readonly spaces: Record<string, number>;
   /** Longest event-loop delay seen during the window (perf_hooks.monitorEventLoopDelay), ms. */
   readonly loopMaxMs: number;
   /** Renewer and acceptor counters that changed during the window. */

@@ -1,7 +1,7 @@
 /**
  * The acceptor: each node's vote in the protocol. Per name it keeps the highest promised ballot, the
  * accepted value with its ballot and seq, and the local monotonic time of the last renewal. Entries live
- * in shards (a map each) so cleanup walks one shard at a time.
+ * in shards (a map each) so cleanup walks one shard at a time; their fields are stored flat (entries.ts).
  *
  * Rules (see DESIGN.md, "The protocol"):
  * - prepare(b) promises only a term above every term promised, accepted or abandoned here and the term
@@ -24,7 +24,9 @@ import type {
   AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
   RenewMsg, RenewReply, RepairMsg, RepairReply, SyncEntry, SyncMsg, SyncReply, Value,
 } from '../protocol/messages.js';
+import { ownCopy } from '../strings.js';
 import { DigestSet, entryHash } from './digest.js';
+import { EntryTable, type Entry } from './entries.js';
 
 /** Settings the acceptor reads on every use (they may change cluster-wide at run time). */
 export interface AcceptorSettings {
@@ -68,28 +70,13 @@ export interface AcceptorOptions {
   readonly voting: boolean;
 }
 
-interface Entry {
-  promise: Ballot | undefined;
-  /** Highest term ever promised here (a withdrawn promise included): deleting the entry raises the floor above it. */
-  maxTerm: number;
-  promisedAt: number;
-  ballot: Ballot | undefined;
-  value: Value | null;
-  seq: number;
-  /** Local time of the last commit, repair or sync of this entry. */
-  renewedAt: number;
-  /** Heartbeat the last per-entry renewal carried. */
-  hb: number;
-  /** A tombstone left by abandon over a value accepted in one round trip and never granted: it stands
-   * for nothing but its term, so a lease holder's sync may replace it as it may replace a promise. */
-  voided: boolean;
-  /** Whether this value is known to be decided: installed from its lease holder (sync, adoption), or
-   * renewed since it was committed. A commit alone may be a loser's, taken back later. */
-  confirmed: boolean;
-  /** The guard node whose renewals cover this entry, and the entry's digest hash. */
-  attached: string | undefined;
-  hash: number;
-}
+// Per entry (entries.ts): the promise; `maxTerm`, the highest term ever promised here (a withdrawn promise
+// included: deleting the entry raises the floor above it); the accepted ballot, value and seq; `renewedAt`
+// and `hb` of the last per-entry renewal; `voided`, a tombstone left by abandon over a value accepted in
+// one round trip and never granted (it stands for nothing but its term, so a lease holder's sync may
+// replace it as it may replace a promise); `confirmed`, whether the value is known decided (installed from
+// its lease holder by sync or adoption, or renewed since its commit: a commit alone may be a loser's,
+// taken back later); and `attached`, the guard node whose batched renewals cover it, with its digest hash.
 
 interface NodeRenewal {
   readonly set: DigestSet;
@@ -113,7 +100,7 @@ export class Acceptor {
   readonly #clock: Clock;
   readonly #settings: () => AcceptorSettings;
   readonly #onChange: ((change: AcceptedChange) => void) | undefined;
-  readonly #shards: Map<string, Entry>[];
+  readonly #entries: EntryTable;
   readonly #nodes = new Map<string, NodeRenewal>();
   #floor: number;
   #voting: boolean;
@@ -124,7 +111,7 @@ export class Acceptor {
     this.#clock = components.clock;
     this.#settings = components.settings;
     this.#onChange = components.onChange;
-    this.#shards = Array.from({ length: Math.max(1, options.shards) }, () => new Map<string, Entry>());
+    this.#entries = new EntryTable(options.shards);
     this.#floor = options.termFloor;
     this.#voting = options.voting;
   }
@@ -141,9 +128,7 @@ export class Acceptor {
 
   /** Number of entries (live, expired and tombstones). */
   get size(): number {
-    let n = 0;
-    for (const s of this.#shards) n += s.size;
-    return n;
+    return this.#entries.size;
   }
 
   /** Lowest term a new grant may use. */
@@ -159,12 +144,14 @@ export class Acceptor {
       : { type: 'readR', rid: m.rid, name: m.name, ok: true, entry: this.#view(e) };
   }
 
+  // Replies spread `base` last: `{ ...base, ok }` (a spread, then keys the source lacks) makes V8 (Node 20)
+  // allocate each reply several times over and move it to the old generation; a spread last costs nothing.
   prepare(m: PrepareMsg): PrepareReply {
     const e = this.#get(m.name);
     // The lowest term this acceptor lets a grant of this name use (the guard learns it from every reply).
     const floor = e === undefined ? this.#floor : Math.max(this.#floor, e.maxTerm + 1);
     const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor } as const;
-    if (!this.#voting) return { ...base, ok: false, why: 'recovering' };
+    if (!this.#voting) return { ok: false, why: 'recovering', ...base };
     // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
     // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
     if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
@@ -189,7 +176,7 @@ export class Acceptor {
     const e = this.#get(m.name);
     if (e === undefined || !sameBallot(e.promise, m.b) || (sameBallot(e.ballot, m.b) && m.seq < e.seq)) {
       this.stats.nacks++;
-      return e === undefined ? { ...base, ok: false, why: 'ballot' } : { ...base, ok: false, why: 'ballot', entry: this.#view(e) };
+      return e === undefined ? { ok: false, why: 'ballot', ...base } : { ok: false, why: 'ballot', entry: this.#view(e), ...base };
     }
     this.#install(m.name, e, m.b, m.v, m.seq);
     this.stats.acks++;
@@ -204,11 +191,11 @@ export class Acceptor {
       : sameBallot(e.promise, m.expectPromise) && sameBallot(e.ballot, m.expectBallot) && this.#mayInstall(e, m.b, m.seq);
     if (!ok) {
       this.stats.nacks++;
-      return e === undefined ? { ...base, ok: false } : { ...base, ok: false, entry: this.#view(e) };
+      return e === undefined ? { ok: false, ...base } : { ok: false, entry: this.#view(e), ...base };
     }
     this.#install(m.name, e ?? this.#create(m.name), m.b, m.v, m.seq);
     this.stats.repairs++;
-    return { ...base, ok: true };
+    return { ok: true, ...base };
   }
 
   abandon(m: AbandonMsg): void {
@@ -272,19 +259,20 @@ export class Acceptor {
     let removed = 0;
     // One shard per pass: an idle acceptor with many live names must not scan them all every period.
     {
-      const shard = this.#shards[this.#cleanupShard] as Map<string, Entry>;
-      this.#cleanupShard = (this.#cleanupShard + 1) % this.#shards.length;
-      for (const [name, e] of shard) {
-        if (removed >= deleteLimit) break;
+      const shard = this.#cleanupShard;
+      this.#cleanupShard = (this.#cleanupShard + 1) % this.#entries.shards;
+      this.#entries.forEachIn(shard, (name, e) => {
+        if (removed >= deleteLimit) return false;
         this.#expirePromise(e);
-        if (compareBallots(e.promise, e.ballot) > 0) continue;
-        const freeSince = this.#lastRenewal(e) + (e.value === null ? 0 : this.#expiry(e));
-        if (now - freeSince <= deleteTimeThreshold) continue;
-        this.#floor = Math.max(this.#floor, e.maxTerm + 1, (e.ballot?.t ?? 0) + 1);
+        if (e.promiseVsBallot() > 0) return true;
+        const freeSince = this.#lastRenewal(e) + (e.hasValue ? this.#expiry(e) : 0);
+        if (now - freeSince <= deleteTimeThreshold) return true;
+        this.#floor = Math.max(this.#floor, e.maxTerm + 1, Math.max(e.ballotTerm, 0) + 1);
         this.#detach(e);
-        shard.delete(name);
+        this.#entries.delete(name);
         removed++;
-      }
+        return true;
+      });
     }
     this.stats.cleaned += removed;
     this.stats.entries = this.size;
@@ -293,45 +281,37 @@ export class Acceptor {
 
   // ---- internals --------------------------------------------------------------------------------
 
-  #shardOf(name: string): Map<string, Entry> {
-    let h = 0;
-    for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
-    return this.#shards[(h >>> 0) % this.#shards.length] as Map<string, Entry>;
-  }
-
   /** The entry of `name`, with a lapsed promise already withdrawn (so every rule sees the same state). */
   #get(name: string): Entry | undefined {
-    const e = this.#shardOf(name).get(name);
+    const e = this.#entries.get(name);
     if (e !== undefined) this.#expirePromise(e);
     return e;
   }
 
   #create(name: string): Entry {
-    const e: Entry = {
-      promise: undefined, maxTerm: 0, promisedAt: 0, ballot: undefined, value: null, seq: 0,
-      renewedAt: this.#clock.now(), hb: 0, voided: false, confirmed: false, attached: undefined, hash: 0,
-    };
-    this.#shardOf(name).set(name, e);
+    const e = this.#entries.create(name, this.#clock.now());
     this.stats.entries++;
     return e;
   }
 
   #node(id: string): NodeRenewal {
     let n = this.#nodes.get(id);
-    if (n === undefined) this.#nodes.set(id, (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0 }));
+    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0 }));
     return n;
   }
 
   /** Whether `(b, seq)` may replace what `e` holds: nothing above b promised or accepted, no older seq. */
   #mayInstall(e: Entry, b: Ballot, seq: number): boolean {
     this.#expirePromise(e);
-    if (compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0) return false;
-    return !(sameBallot(e.ballot, b) && seq < e.seq);
+    if (e.comparePromise(b) > 0 || e.compareBallot(b) > 0) return false;
+    return !(e.compareBallot(b) === 0 && seq < e.seq);
   }
 
   #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number, confirmed = false): void {
-    const changed = !sameBallot(e.ballot, b) || e.seq !== seq;
-    const before = { ballot: e.ballot, value: e.value, live: e.value !== null && !this.#expired(e) };
+    const changed = e.compareBallot(b) !== 0 || e.seq !== seq;
+    // Built only for a listener: a renewal by sync installs the same value again and tells nobody.
+    const before = changed && this.#onChange !== undefined
+      ? { ballot: e.ballot, value: e.value, live: e.hasValue && !this.#expired(e) } : undefined;
     this.#detach(e);
     e.promise = b;
     e.maxTerm = Math.max(e.maxTerm, b.t);
@@ -345,11 +325,11 @@ export class Acceptor {
     e.confirmed = confirmed || (!changed && e.confirmed);
     // A handoff marker is not renewed by its old node: it lives 3 heartbeats from its own commit.
     if (v !== null && v.handoffTo === undefined) {
-      e.attached = v.gnode;
+      e.attachedToGuardNode = true;
       e.hash = entryHash(name, b, seq);
       this.#node(v.gnode).set.add(e.hash);
     }
-    if (changed) this.#onChange?.({ name, before, ballot: b, value: v, seq });
+    if (before !== undefined) this.#onChange?.({ name, before, ballot: b, value: v, seq });
   }
 
   /**
@@ -359,15 +339,17 @@ export class Acceptor {
   liveEntries(limit: number): { entries: SyncEntry[]; unconfirmed: number[] } | undefined {
     const entries: SyncEntry[] = [];
     const unconfirmed: number[] = [];
-    for (const shard of this.#shards) {
-      for (const [name, e] of shard) {
-        if (e.value === null || e.ballot === undefined || this.#expired(e)) continue;
-        if (entries.length >= limit) return undefined;
-        if (!this.#confirmed(e)) unconfirmed.push(entries.length);
-        entries.push([name, e.ballot, e.value, e.seq]);
+    let over = false;
+    this.#entries.forEach((name, e) => {
+      if (over || !e.hasValue || e.ballotTerm < 0 || this.#expired(e)) return;
+      if (entries.length >= limit) {
+        over = true;
+        return;
       }
-    }
-    return { entries, unconfirmed };
+      if (!this.#confirmed(e)) unconfirmed.push(entries.length);
+      entries.push([name, e.ballot as Ballot, e.value as Value, e.seq]);
+    });
+    return over ? undefined : { entries, unconfirmed };
   }
 
   /**
@@ -406,19 +388,17 @@ export class Acceptor {
   /** Live values (not tombstoned, not expired) whose name starts with `prefix`, for snapshots. */
   live(prefix = ''): LiveEntry[] {
     const out: LiveEntry[] = [];
-    for (const shard of this.#shards) {
-      for (const [name, e] of shard) {
-        if (e.value === null || e.ballot === undefined || !name.startsWith(prefix) || this.#expired(e)) continue;
-        out.push({ name, ballot: e.ballot, value: e.value, seq: e.seq, confirmed: this.#confirmed(e) });
-      }
-    }
+    this.#entries.forEach((name, e) => {
+      if (!e.hasValue || e.ballotTerm < 0 || !name.startsWith(prefix) || this.#expired(e)) return;
+      out.push({ name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#confirmed(e) });
+    });
     return out;
   }
 
   /** The value of `name` under `ballot` is known decided (its guard said a majority accepted it). */
   confirm(name: string, ballot: Ballot): void {
-    const e = this.#shardOf(name).get(name);
-    if (e !== undefined && sameBallot(e.ballot, ballot)) e.confirmed = true;
+    const e = this.#entries.get(name);
+    if (e !== undefined && e.compareBallot(ballot) === 0) e.confirmed = true;
   }
 
   /**
@@ -443,38 +423,41 @@ export class Acceptor {
    * or has moved on), which says nothing about that value.
    */
   stateOf(name: string, ballot: Ballot): 'live' | 'expired' | 'other' {
-    const e = this.#shardOf(name).get(name);
-    if (e === undefined || e.value === null || !sameBallot(e.ballot, ballot)) return 'other';
+    const e = this.#entries.get(name);
+    if (e === undefined || !e.hasValue || e.compareBallot(ballot) !== 0) return 'other';
     return this.#expired(e) ? 'expired' : 'live';
   }
 
   #detach(e: Entry): void {
-    if (e.attached === undefined) return;
-    const n = this.#node(e.attached);
+    const attached = e.attached;
+    if (attached === undefined) return;
+    const n = this.#node(attached);
     // The node's renewals covered this entry until now: keep that as the entry's own renewal time.
     if (n.renewedAt > e.renewedAt) {
       e.renewedAt = n.renewedAt;
       e.hb = n.hb;
     }
     n.set.remove(e.hash);
-    e.attached = undefined;
+    e.attachedToGuardNode = false;
   }
 
   #detachAll(node: string): void {
-    for (const shard of this.#shards) for (const e of shard.values()) if (e.attached === node) this.#detach(e);
+    for (const e of this.#entries.attachedTo(node)) this.#detach(e);
   }
 
   /** Local time of the last renewal that covered `e`. */
   #lastRenewal(e: Entry): number {
-    if (e.attached === undefined) return e.renewedAt;
-    const n = this.#nodes.get(e.attached);
+    const attached = e.attached;
+    if (attached === undefined) return e.renewedAt;
+    const n = this.#nodes.get(attached);
     return n !== undefined && n.renewedAt >= e.renewedAt ? n.renewedAt : e.renewedAt;
   }
 
   /** How long `e` stays live after its last renewal: 3 heartbeats of the renewal that covered it. */
   #expiry(e: Entry): number {
-    if (e.attached !== undefined) {
-      const n = this.#nodes.get(e.attached);
+    const attached = e.attached;
+    if (attached !== undefined) {
+      const n = this.#nodes.get(attached);
       if (n !== undefined && n.renewedAt >= e.renewedAt) return 3 * n.hb;
     }
     return 3 * e.hb;
@@ -482,13 +465,14 @@ export class Acceptor {
 
   #confirmed(e: Entry): boolean {
     if (e.confirmed) return true;
-    if (e.attached === undefined) return false;
-    const n = this.#nodes.get(e.attached);
+    const attached = e.attached;
+    if (attached === undefined) return false;
+    const n = this.#nodes.get(attached);
     return n !== undefined && n.renewedAt > e.renewedAt;
   }
 
   #expired(e: Entry): boolean {
-    return e.value !== null && this.#clock.now() - this.#lastRenewal(e) >= this.#expiry(e);
+    return e.hasValue && this.#clock.now() - this.#lastRenewal(e) >= this.#expiry(e);
   }
 
   #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
@@ -500,9 +484,7 @@ export class Acceptor {
 
   /** Withdraws a promise that no commit followed within `promiseTtl`. */
   #expirePromise(e: Entry): void {
-    if (compareBallots(e.promise, e.ballot) > 0 && this.#clock.now() - e.promisedAt >= this.#settings().promiseTtl) {
-      e.promise = e.ballot;
-    }
+    if (e.promiseVsBallot() > 0 && this.#clock.now() - e.promisedAt >= this.#settings().promiseTtl) e.withdrawPromise();
   }
 
   #view(e: Entry): EntryView {
@@ -514,6 +496,6 @@ export class Acceptor {
 
   #refuse(base: { type: 'prepR'; rid: number; name: string; b: Ballot; floor: number }, why: 'ballot' | 'held', e: Entry | undefined): PrepareReply {
     this.stats.nacks++;
-    return e === undefined ? { ...base, ok: false, why } : { ...base, ok: false, why, entry: this.#view(e) };
+    return e === undefined ? { ok: false, why, ...base } : { ok: false, why, entry: this.#view(e), ...base };
   }
 }

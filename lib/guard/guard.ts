@@ -2,6 +2,10 @@
  * The guard runner: holds one guard's state, feeds events to the pure machine, and performs the effects
  * it returns against the request layer, the clock and its owner callbacks. One request id per send, so a
  * reply to an earlier phase is dropped before it reaches the machine.
+ *
+ * A guard that holds its name has nothing in flight between events (renewals are the renewer's): it
+ * tells its owner so (`idle`), and the registry may then {@link Guard.park park} it and keep a compact
+ * record instead, building a new guard in `monitoring` when the next event for the name comes.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { RevokeReason } from '../errors.js';
@@ -26,24 +30,30 @@ export interface GuardCallbacks {
   release(guard: Guard): void;
   handoffDone(guard: Guard, ok: boolean, failure: GuardFailure | undefined): void;
   stopped(guard: Guard): void;
+  /** The guard holds its name (`monitoring`) and has handled every event: it may be parked. */
+  idle(guard: Guard): void;
 }
 
 export class Guard {
   readonly ctx: GuardContext;
+  /** Whatever its owner attached to it (the registry's record), for callbacks to find. */
+  readonly tag: unknown;
   readonly #c: GuardComponents;
   readonly #cb: GuardCallbacks;
   #state: GuardState;
-  #rids: number[] = [];
+  /** Request ids of the current phase's send and the one before (late replies to it are still read). */
+  #rid = 0;
+  #previousRid = 0;
   #timer: TimerHandle | undefined;
   #deadline: TimerHandle | undefined;
-  #queue: GuardEvent[] = [];
+  /** Events raised while effects run (created on first use: most guards never need it). */
+  #queue: GuardEvent[] | undefined;
   #running = false;
-  /** Ballot and seq of the held value (set once granted). */
-  held: { b: Ballot; value: Value; seq: number } | undefined;
 
-  constructor(components: GuardComponents, ctx: GuardContext, initial: GuardState, callbacks: GuardCallbacks) {
+  constructor(components: GuardComponents, ctx: GuardContext, initial: GuardState, callbacks: GuardCallbacks, tag?: unknown) {
     this.#c = components;
     this.ctx = ctx;
+    this.tag = tag;
     this.#state = initial;
     this.#cb = callbacks;
   }
@@ -72,11 +82,13 @@ export class Guard {
 
   /** Feeds one event; events raised while effects run are queued and handled in order. */
   handle(ev: GuardEvent): void {
-    this.#queue.push(ev);
-    if (this.#running) return;
+    if (this.#running) {
+      (this.#queue ??= []).push(ev);
+      return;
+    }
     this.#running = true;
     try {
-      for (let next = this.#queue.shift(); next !== undefined; next = this.#queue.shift()) {
+      for (let next: GuardEvent | undefined = ev; next !== undefined; next = this.#queue?.shift()) {
         const [state, effects] = transition(this.ctx, this.#state, next);
         this.#state = state;
         for (const e of effects) this.#perform(e);
@@ -84,15 +96,26 @@ export class Guard {
     } finally {
       this.#running = false;
     }
+    if (this.#state.phase === 'monitoring') this.#cb.idle(this);
+  }
+
+  /**
+   * Stops listening: closes the request ids and timers a held name no longer needs (a late reply to the
+   * commit would change nothing in `monitoring`). Only for a guard in `monitoring`, outside `handle`.
+   */
+  park(): void {
+    this.#dispose();
   }
 
   #perform(e: GuardEffect): void {
     switch (e.type) {
       case 'send': {
         const rid = this.#c.rpc.open((from, msg) => this.#onReply(from, msg));
-        this.#rids.push(rid);
-        if (this.#rids.length > 2) this.#c.rpc.close(this.#rids.shift() as number);
-        const msg = { ...e.msg, rid } as Message;
+        if (this.#previousRid !== 0) this.#c.rpc.close(this.#previousRid);
+        this.#previousRid = this.#rid;
+        this.#rid = rid;
+        // `rid` first: a spread followed by a key its source lacks is several times as costly (see acceptor.ts).
+        const msg = { rid, ...e.msg } as Message;
         for (const peer of e.to) this.#c.rpc.send(peer, msg);
         // A probe to a node we cannot reach would only wait out the phase timer.
         if (e.msg.type === 'probe' && e.to.every((p) => !this.#c.reachable(p))) {
@@ -108,7 +131,6 @@ export class Guard {
         return;
       case 'granted':
         this.#clearDeadline();
-        this.held = { b: e.b, value: e.value, seq: e.seq };
         this.#cb.granted(this, e.b, e.value, e.seq, e.sentAt);
         return;
       case 'failed':
@@ -153,7 +175,9 @@ export class Guard {
     this.#clearDeadline();
     this.#c.clock.clearTimeout(this.#timer);
     this.#timer = undefined;
-    for (const rid of this.#rids) this.#c.rpc.close(rid);
-    this.#rids = [];
+    if (this.#rid !== 0) this.#c.rpc.close(this.#rid);
+    if (this.#previousRid !== 0) this.#c.rpc.close(this.#previousRid);
+    this.#rid = 0;
+    this.#previousRid = 0;
   }
 }

@@ -16,19 +16,22 @@ import { LIMITS } from '../protocol/codec.js';
 import { quorum } from './machine.js';
 import { leaseDuration } from './lease.js';
 
-/** One held registration, as the renewer tracks it. */
+/**
+ * One held registration, as the renewer tracks it. The registry's own record of a held name is one, so
+ * a held name costs one object in one map here rather than a copy of it. Name, ballot, value and seq
+ * must not change while the renewer holds it (its digest hash is derived from them).
+ */
 export interface Holding {
   readonly name: string;
   readonly b: Ballot;
   readonly value: Value;
   readonly seq: number;
-  /** Lease from the holding's own commit. */
+  /** Lease from the holding's own commit (set by {@link Renewer.add}). */
   leaseUntil: number;
-  /** When it joined the renewed set: rounds sent before this do not cover it. */
-  readonly addedAt: number;
-  readonly hash: number;
+  /** The first round that covers it: rounds sent before it joined did not list it (set by {@link Renewer.add}). */
+  addedRound: number;
   /** Called once when the lease ends without renewal. */
-  readonly onLost: () => void;
+  lost(): void;
 }
 
 export interface RenewerComponents {
@@ -42,23 +45,27 @@ export interface RenewerComponents {
 /** Counters for stat(). */
 export interface RenewerStats { rounds: number; roundsAcked: number; syncs: number; lost: number }
 
-interface Round { readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean }
+interface Round { readonly n: number; readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean }
 
 const JITTER_MS = 250;
 /** Rounds between re-syncs of a member that refused some names. */
 const RESYNC_ROUNDS = 4;
+/** Entries per sync part: about 110 KB encoded, so a part fits a frame of the transport's usual size. */
+export const SYNC_PART_ENTRIES = 1024;
+/** Sync parts sent and not yet answered, at most. */
+const SYNC_WINDOW = 4;
 
-export class Renewer {
+export class Renewer<H extends Holding = Holding> {
   readonly #c: RenewerComponents;
-  readonly #held = new Map<string, Holding>();
+  readonly #held = new Map<string, H>();
   readonly #set = new DigestSet();
   /** Per member: names it refused in its last sync, with their hashes. */
   readonly #excluded = new Map<string, Map<string, number>>();
   readonly #syncing = new Set<string>();
   #round: Round | undefined;
-  /** Lease granted by the last majority-acked round, and that round's send time. */
+  /** Lease granted by the last majority-acked round, and that round's number. */
   #roundLease = -Infinity;
-  #roundSentAt = -Infinity;
+  #roundN = 0;
   #tick: TimerHandle | undefined;
   #leaseTimer: TimerHandle | undefined;
   #leaseTimerAt = Infinity;
@@ -74,16 +81,15 @@ export class Renewer {
   }
 
   /** Starts renewing a name that a majority has just accepted (commit sent at `sentAt`). */
-  add(name: string, b: Ballot, value: Value, seq: number, sentAt: number, onLost: () => void): Holding {
-    this.remove(name);
-    const h: Holding = {
-      name, b, value, seq, onLost, leaseUntil: sentAt + leaseDuration(value.hb), addedAt: this.#c.clock.now(), hash: entryHash(name, b, seq),
-    };
-    this.#held.set(name, h);
-    this.#set.add(h.hash);
+  add(h: H, sentAt: number): void {
+    this.remove(h.name);
+    h.leaseUntil = sentAt + leaseDuration(h.value.hb);
+    // Numbered, not timed: a round sent at the same instant, just before, did not list it.
+    h.addedRound = this.stats.rounds + 1;
+    this.#held.set(h.name, h);
+    this.#set.add(hashOf(h));
     this.#armLeaseTimer(h.leaseUntil);
     if (this.#tick === undefined) this.#schedule();
-    return h;
   }
 
   /** Stops renewing a name (it was released, handed off or lost). */
@@ -91,8 +97,18 @@ export class Renewer {
     const h = this.#held.get(name);
     if (h === undefined) return;
     this.#held.delete(name);
-    this.#set.remove(h.hash);
-    for (const ex of this.#excluded.values()) ex.delete(name);
+    this.#set.remove(hashOf(h));
+    if (this.#excluded.size > 0) for (const ex of this.#excluded.values()) ex.delete(name);
+  }
+
+  /** The holding of `name`, if renewed here. */
+  get(name: string): H | undefined {
+    return this.#held.get(name);
+  }
+
+  /** Every holding renewed here. */
+  holdings(): IterableIterator<H> {
+    return this.#held.values();
   }
 
   /** The lease deadline of a held name (local monotonic ms), or undefined when not held. */
@@ -110,9 +126,9 @@ export class Renewer {
     const rid = this.#c.rpc.open((from, msg) => {
       if (r !== undefined) this.#onReply(r, from, msg);
     });
-    r = { rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false };
-    this.#round = r;
     this.stats.rounds++;
+    r = { n: this.stats.rounds, rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false };
+    this.#round = r;
     // A name whose lease would end within two rounds cannot wait for the periodic re-sync.
     const atRisk = r.sentAt + 2 * hb;
     for (const peer of this.#c.members()) {
@@ -145,8 +161,8 @@ export class Renewer {
     if (!r.done) {
       r.done = true;
       this.stats.roundsAcked++;
-      if (r.sentAt > this.#roundSentAt) {
-        this.#roundSentAt = r.sentAt;
+      if (r.n > this.#roundN) {
+        this.#roundN = r.n;
         this.#roundLease = r.sentAt + leaseDuration(r.hb);
       }
     }
@@ -155,7 +171,7 @@ export class Renewer {
     for (const ex of this.#excluded.values()) for (const name of ex.keys()) counted.add(name);
     for (const name of counted) {
       const h = this.#held.get(name);
-      if (h === undefined || h.addedAt > r.sentAt) continue;
+      if (h === undefined || h.addedRound > r.n) continue;
       let covering = 0;
       for (const peer of r.acks) if (this.#excluded.get(peer)?.has(name) !== true) covering++;
       if (covering >= need) h.leaseUntil = Math.max(h.leaseUntil, r.sentAt + leaseDuration(r.hb));
@@ -173,20 +189,30 @@ export class Renewer {
     this.#syncing.add(peer);
     this.stats.syncs++;
     const list = [...this.#held.values()];
-    const size = LIMITS.syncEntries;
+    const size = Math.min(LIMITS.syncEntries, SYNC_PART_ENTRIES);
     const parts = Math.max(1, Math.ceil(list.length / size));
     const refused = new Map<string, number>();
-    // Each part counts once: a duplicated reply must not complete the sync before every part is answered.
+    // Each part answered once: a duplicated reply must not complete the sync early.
     const answered = new Set<number>();
+    let sent = 0;
+    const hb = this.#c.heartbeat();
+    // Parts go out a few at a time as replies come back, each built when sent: 100k names listed at
+    // once were tens of MB of entries alive together, and all of it garbage an instant later.
+    const send = (): void => {
+      const part = sent++;
+      const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
+      this.#c.rpc.send(peer, { type: 'sync', rid, hb, part, parts, entries });
+    };
     const rid = this.#c.rpc.open((from, msg) => {
-      if (msg.type !== 'syncR' || from !== peer || msg.part >= parts || answered.has(msg.part)) return;
+      if (msg.type !== 'syncR' || from !== peer || msg.part >= sent || answered.has(msg.part)) return;
       answered.add(msg.part);
       const chunk = list.slice(msg.part * size, (msg.part + 1) * size);
       for (const [i] of msg.refused) {
         const h = chunk[i];
-        if (h !== undefined) refused.set(h.name, h.hash);
+        if (h !== undefined) refused.set(h.name, hashOf(h));
       }
       if (answered.size === parts) finish();
+      else if (sent < parts) send();
     });
     const finish = (): void => {
       this.#c.clock.clearTimeout(timer);
@@ -194,7 +220,7 @@ export class Renewer {
       this.#syncing.delete(peer);
       for (const [name, hash] of refused) {
         const h = this.#held.get(name);
-        if (h?.hash !== hash) refused.delete(name);
+        if (h === undefined || hashOf(h) !== hash) refused.delete(name);
         // From now on rounds credit this name one by one; keep the lease it already has.
         else h.leaseUntil = this.#leaseOf(h);
       }
@@ -205,12 +231,8 @@ export class Renewer {
     const timer = this.#c.clock.setTimeout(() => {
       this.#c.rpc.close(rid);
       this.#syncing.delete(peer);
-    }, this.#c.heartbeat());
-    const hb = this.#c.heartbeat();
-    for (let part = 0; part < parts; part++) {
-      const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
-      this.#c.rpc.send(peer, { type: 'sync', rid, hb, part, parts, entries });
-    }
+    }, hb);
+    while (sent < Math.min(parts, SYNC_WINDOW)) send();
   }
 
   /** Whether a name this member refused has a lease ending before `at` (other members do not cover it). */
@@ -222,11 +244,20 @@ export class Renewer {
     return false;
   }
 
-  #leaseOf(h: Holding): number {
-    let excluded = false;
-    for (const ex of this.#excluded.values()) if (ex.has(h.name)) { excluded = true; break; }
-    if (excluded || h.addedAt > this.#roundSentAt) return h.leaseUntil;
+  #leaseOf(h: H): number {
+    if (h.addedRound > this.#roundN || this.#isExcluded(h.name)) return h.leaseUntil;
     return Math.max(h.leaseUntil, this.#roundLease);
+  }
+
+  /**
+   * Whether some member left `name` out. Checked for every holding on every round, so it allocates
+   * nothing when no member left anything out (the usual case): an idle node's allocation rate decides
+   * whether the garbage collector gives memory back.
+   */
+  #isExcluded(name: string): boolean {
+    if (this.#excluded.size === 0) return false;
+    for (const ex of this.#excluded.values()) if (ex.has(name)) return true;
+    return false;
   }
 
   #minLease(): number {
@@ -236,7 +267,8 @@ export class Renewer {
   }
 
   #armLeaseTimer(at: number): void {
-    if (this.#stopped || at >= this.#leaseTimerAt && this.#leaseTimer !== undefined) return;
+    // Infinity: nothing held, nothing to revoke.
+    if (this.#stopped || at === Infinity || (at >= this.#leaseTimerAt && this.#leaseTimer !== undefined)) return;
     this.#c.clock.clearTimeout(this.#leaseTimer);
     this.#leaseTimerAt = at;
     this.#leaseTimer = this.#c.clock.setTimeout(() => this.#checkLeases(), Math.max(0, at - this.#c.clock.now()));
@@ -260,12 +292,12 @@ export class Renewer {
     this.#leaseTimer = undefined;
     this.#leaseTimerAt = Infinity;
     const now = this.#c.clock.now();
-    const lost: Holding[] = [];
+    const lost: H[] = [];
     for (const h of this.#held.values()) if (this.#leaseOf(h) <= now) lost.push(h);
     for (const h of lost) {
       this.remove(h.name);
       this.stats.lost++;
-      h.onLost();
+      h.lost();
     }
     const next = this.#minLease();
     if (next < Infinity) this.#armLeaseTimer(next);
@@ -293,4 +325,9 @@ export class Renewer {
     this.#tick = undefined;
     this.#leaseTimer = undefined;
   }
+}
+
+/** The digest hash of a holding, derived (not stored) from its fixed name, ballot and seq. */
+function hashOf(h: Holding): number {
+  return entryHash(h.name, h.b, h.seq);
 }

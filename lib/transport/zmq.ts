@@ -11,6 +11,7 @@ import * as zmq from 'zeromq';
 import type { Clock, TimerHandle } from '../clock.js';
 import { InvalidArgumentError, StoppedError } from '../errors.js';
 import { LIMITS, decodeFrame, encodeFrame } from '../protocol/codec.js';
+import { splitBySize } from './frame-size.js';
 import { PROTOCOL_VERSION, type Message } from '../protocol/messages.js';
 import {
   emptyTransportStats, type FrameHandler, type LivenessHandler, type Transport, type TransportStats,
@@ -334,10 +335,13 @@ export class ZmqTransport implements Transport {
     });
   }
 
-  /** Sends what this turn queued: one frame per peer (split only if it would exceed the size limits). */
-  /** One peer's batch: one frame (split only if it would exceed the size limits). */
-  #sendBatch(peer: string, messages: readonly Message[]): void {
+  /** One peer's batch of a turn: one frame, cut into frames of a few hundred KB when it is large. */
+  #sendBatch(peer: string, batch: readonly Message[]): void {
     if (this.#phase !== 'running') return;
+    for (const messages of splitBySize(batch)) this.#sendFrames(peer, messages);
+  }
+
+  #sendFrames(peer: string, messages: readonly Message[]): void {
     const outbox = this.#peers.get(peer)?.outbox;
     if (peer !== this.id && outbox === undefined) {
       const heard = this.#callers.get(peer);

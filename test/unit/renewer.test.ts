@@ -1,15 +1,15 @@
 /**
  * Renewer: lease bookkeeping driven directly with a scripted request layer and a ManualClock (a
- * SkewedClock over it stands in for a process that wakes from a pause with its timers overdue).
+ * SkewedClock over it stands in for a process that wakes from a pause with its timers overdue); syncs go
+ * out a few parts at a time as replies come back, and each part counts once.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock, SkewedClock } from '../../lib/clock.js';
-import { Renewer } from '../../lib/guard/renewer.js';
+import { Renewer, SYNC_PART_ENTRIES, type Holding } from '../../lib/guard/renewer.js';
 import { leaseDuration } from '../../lib/guard/lease.js';
-import type { Message, Value } from '../../lib/protocol/messages.js';
-import type { Rpc } from '../../lib/rpc.js';
-import { LIMITS } from '../../lib/protocol/codec.js';
+import type { Ballot, Message, SyncMsg, Value } from '../../lib/protocol/messages.js';
+import type { ReplyHandler, Rpc } from '../../lib/rpc.js';
 
 const HB = 1000;
 const MEMBERS = ['a', 'b', 'c'];
@@ -36,13 +36,19 @@ function renewer(clock: ManualClock | SkewedClock, rpc: Rpc): Renewer {
   return new Renewer({ clock, rpc, members: () => MEMBERS, heartbeat: () => HB, random: () => 0.5 });
 }
 
+/** Starts renewing `name` (its commit sent at `sentAt`); `onLost` runs when its lease ends. */
+function hold(r: Renewer, name: string, b: Ballot, v: Value, seq: number, sentAt: number, onLost: () => void): void {
+  const h: Holding = { name, b, value: v, seq, leaseUntil: 0, addedRound: 0, lost: onLost };
+  r.add(h, sentAt);
+}
+
 test('renewer: lease timer overdue after a pause -> checkOverdue revokes at once, before anything else runs', async () => {
   const base = new ManualClock();
   const clock = new SkewedClock(base);
   const { rpc } = scripted(() => undefined);
   const r = renewer(clock, rpc);
   let lost = 0;
-  r.add('job', { t: 1, g: 'g' }, value, 1, 0, () => lost++);
+  hold(r, 'job', { t: 1, g: 'g' }, value, 1, 0, () => lost++);
   r.checkOverdue();
   assert.is(lost, 0, 'not overdue yet');
   clock.jump(leaseDuration(HB) + 1); // the process was stopped: time moved on, no timer ran
@@ -63,7 +69,7 @@ test('renewer: a member refused a name whose lease no other member covers -> it 
     return undefined;
   });
   const r = renewer(clock, rpc);
-  r.add('job', { t: 1, g: 'g' }, value, 1, 0, () => {});
+  hold(r, 'job', { t: 1, g: 'g' }, value, 1, 0, () => {});
   r.renewNow();
   await clock.flush();
   const syncs = (): number => sent.filter((s) => s.to === 'b' && s.msg.type === 'sync').length;
@@ -88,8 +94,8 @@ test('renewer: a sync in two parts whose first reply arrives twice -> not comple
   const byRid = new Map<number, (from: string, m: Message) => void>();
   handlers.open = (h) => { const rid = open(h); byRid.set(rid, h); return rid; };
   const r = renewer(clock, rpc);
-  const size = LIMITS.syncEntries;
-  for (let i = 0; i <= size; i++) r.add(`n${i}`, { t: 1, g: 'g' }, value, 1, 0, () => {});
+  const size = SYNC_PART_ENTRIES;
+  for (let i = 0; i <= size; i++) hold(r, `n${i}`, { t: 1, g: 'g' }, value, 1, 0, () => {});
   await clock.advance(100); // the round is sent after the grants, so a counted round extends their leases
   r.renewNow();
   await clock.flush();
@@ -103,6 +109,83 @@ test('renewer: a sync in two parts whose first reply arrives twice -> not comple
   deliver('b', reply(1));
   assert.ok((r.leaseOf('n0') ?? 0) > (before ?? 0), 'both parts answered: b counts, the round has a majority');
   r.stop();
+});
+
+// ---- syncs sent a few parts at a time --------------------------------------------------------------
+
+/** An rpc that records what is sent and lets the test answer. */
+function fakeRpc(): { rpc: Rpc; sent: { to: string; msg: Message }[]; reply: (from: string, msg: Message) => void } {
+  const handlers = new Map<number, ReplyHandler>();
+  let next = 1;
+  const sent: { to: string; msg: Message }[] = [];
+  const rpc = {
+    open: (h: ReplyHandler) => { handlers.set(next, h); return next++; },
+    close: (rid: number) => { handlers.delete(rid); },
+    send: (to: string, msg: Message) => { sent.push({ to, msg }); },
+  } as unknown as Rpc;
+  const reply = (from: string, msg: Message): void => handlers.get((msg as { rid: number }).rid)?.(from, msg);
+  return { rpc, sent, reply };
+}
+
+function holding(i: number): Holding {
+  return {
+    name: `n/${i}`, b: { t: 1000 + i, g: `a/1/${i}` }, value: { owner: { node: 'a', inc: 1, id: 1 }, gnode: 'a', hb: HB }, seq: 1,
+    leaseUntil: 0, addedRound: 0, lost: () => {},
+  };
+}
+
+function syncRig(names: number): { renewer: Renewer; sent: { to: string; msg: Message }[]; reply: (from: string, msg: Message) => void } {
+  const clock = new ManualClock();
+  const { rpc, sent, reply } = fakeRpc();
+  const renewer = new Renewer({ clock, rpc, members: () => MEMBERS, heartbeat: () => HB, random: () => 0.5 });
+  for (let i = 0; i < names; i++) renewer.add(holding(i), 0);
+  return { renewer, sent, reply };
+}
+
+const syncsTo = (sent: { to: string; msg: Message }[], peer: string): SyncMsg[] =>
+  sent.filter((s) => s.to === peer && s.msg.type === 'sync').map((s) => s.msg as SyncMsg);
+
+test('renewer sync: parts go out a few at a time; a duplicated reply neither completes the sync nor sends more', () => {
+  const { renewer, sent, reply } = syncRig(6000);
+  renewer.renewNow();
+  const renew = sent.find((s) => s.to === 'b' && s.msg.type === 'renew')?.msg as { rid: number };
+  reply('a', { type: 'renewR', rid: renew.rid, ok: true, count: 6000, digest: 0 });
+  reply('b', { type: 'renewR', rid: renew.rid, ok: false, count: 0, digest: 0 });
+  let parts = syncsTo(sent, 'b');
+  assert.ok(parts.length >= 1 && parts.length < 6, `a window of parts first (${parts.length})`);
+  assert.is(parts[0]?.parts, 6);
+  assert.is(renewer.stats.roundsAcked, 0);
+  const rid = parts[0]?.rid as number;
+  const answer = (part: number): void => reply('b', { type: 'syncR', rid, part, refused: [] });
+  answer(0);
+  const afterOne = syncsTo(sent, 'b').length;
+  answer(0);
+  answer(0);
+  assert.is(syncsTo(sent, 'b').length, afterOne, 'duplicates send nothing more');
+  for (let p = 1; p < 5; p++) answer(p);
+  parts = syncsTo(sent, 'b');
+  assert.equal(parts.map((m) => m.part), [0, 1, 2, 3, 4, 5], 'every part once, in order');
+  assert.equal(parts.flatMap((m) => m.entries.map((e) => e[0])), Array.from({ length: 6000 }, (_, i) => `n/${i}`));
+  answer(4);
+  assert.is(renewer.stats.roundsAcked, 0, 'not complete while a part is unanswered, duplicates or not');
+  answer(5);
+  assert.is(renewer.stats.roundsAcked, 1, 'the complete sync counts as b\'s renewal');
+  renewer.stop();
+});
+
+test('renewer sync: a reply for a part never sent is ignored', () => {
+  const { renewer, sent, reply } = syncRig(10);
+  renewer.renewNow();
+  const renew = sent.find((s) => s.to === 'b' && s.msg.type === 'renew')?.msg as { rid: number };
+  reply('a', { type: 'renewR', rid: renew.rid, ok: true, count: 10, digest: 0 });
+  reply('b', { type: 'renewR', rid: renew.rid, ok: false, count: 0, digest: 0 });
+  const [part] = syncsTo(sent, 'b');
+  assert.is(part?.parts, 1);
+  reply('b', { type: 'syncR', rid: part?.rid as number, part: 7, refused: [] });
+  assert.is(renewer.stats.roundsAcked, 0);
+  reply('b', { type: 'syncR', rid: part?.rid as number, part: 0, refused: [] });
+  assert.is(renewer.stats.roundsAcked, 1);
+  renewer.stop();
 });
 
 test.run();
