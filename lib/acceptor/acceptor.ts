@@ -261,7 +261,7 @@ export class Acceptor {
     {
       const shard = this.#cleanupShard;
       this.#cleanupShard = (this.#cleanupShard + 1) % this.#entries.shards;
-      this.#entries.forEachIn(shard, (name, e) => {
+      this.#entries.forEachIn(shard, (e) => {
         if (removed >= deleteLimit) return false;
         this.#expirePromise(e);
         if (e.promiseVsBallot() > 0) return true;
@@ -269,7 +269,7 @@ export class Acceptor {
         if (now - freeSince <= deleteTimeThreshold) return true;
         this.#floor = Math.max(this.#floor, e.maxTerm + 1, Math.max(e.ballotTerm, 0) + 1);
         this.#detach(e);
-        this.#entries.delete(name);
+        this.#entries.remove(e);
         removed++;
         return true;
       });
@@ -340,14 +340,14 @@ export class Acceptor {
     const entries: SyncEntry[] = [];
     const unconfirmed: number[] = [];
     let over = false;
-    this.#entries.forEach((name, e) => {
+    this.#entries.forEach((e) => {
       if (over || !e.hasValue || e.ballotTerm < 0 || this.#expired(e)) return;
       if (entries.length >= limit) {
         over = true;
         return;
       }
       if (!this.#confirmed(e)) unconfirmed.push(entries.length);
-      entries.push([name, e.ballot as Ballot, e.value as Value, e.seq]);
+      entries.push([e.name, e.ballot as Ballot, e.value as Value, e.seq]);
     });
     return over ? undefined : { entries, unconfirmed };
   }
@@ -388,9 +388,9 @@ export class Acceptor {
   /** Live values (not tombstoned, not expired) whose name starts with `prefix`, for snapshots. */
   live(prefix = ''): LiveEntry[] {
     const out: LiveEntry[] = [];
-    this.#entries.forEach((name, e) => {
-      if (!e.hasValue || e.ballotTerm < 0 || !name.startsWith(prefix) || this.#expired(e)) return;
-      out.push({ name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#confirmed(e) });
+    this.#entries.forEach((e) => {
+      if (!e.hasValue || e.ballotTerm < 0 || !e.startsWith(prefix) || this.#expired(e)) return;
+      out.push({ name: e.name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#confirmed(e) });
     });
     return out;
   }

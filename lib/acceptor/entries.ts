@@ -16,6 +16,7 @@ import { ownCopy } from '../strings.js';
 import { emptyColumn, grown, growsInPlace } from './growable.js';
 import { compareStored, GuardIdColumn } from './guard-ids.js';
 import { Interner } from './interner.js';
+import { NameTable } from './names.js';
 
 const HAS_VALUE = 1;
 const VIA_HANDOFF = 2;
@@ -55,6 +56,8 @@ interface Columns {
   ballotId: GuardIdColumn;
   /** Handoff markers are rare and short-lived: kept aside, by slot. */
   handoffTo: Map<number, string>;
+  /** Each slot's name. */
+  names: NameTable;
   /** Node ids and guard id prefixes. */
   strings: Interner;
 }
@@ -241,6 +244,16 @@ export class Entry {
   get hash(): number { return this.#c.hash[this.slot] as number; }
   set hash(h: number) { this.#c.hash[this.slot] = h; }
 
+  /** The entry's name (a new string per read). */
+  get name(): string {
+    return this.#c.names.nameOf(this.slot);
+  }
+
+  /** Whether the entry's name starts with `prefix`, without building the name. */
+  startsWith(prefix: string): boolean {
+    return this.#c.names.startsWith(this.slot, prefix);
+  }
+
   /** @internal Clears the slot for reuse. */
   clear(): void {
     this.#releaseValue();
@@ -250,9 +263,12 @@ export class Entry {
   }
 }
 
-/** Every entry of one acceptor: names split over shard maps (name -> slot), fields in columns. */
+/**
+ * Every entry of one acceptor: names in a table of their own (name -> slot), fields in columns. The
+ * slots are split into `shards` by slot number, so cleanup can walk one shard at a time.
+ */
 export class EntryTable {
-  readonly #shards: Map<string, number>[];
+  readonly #shards: number;
   readonly #free: number[] = [];
   #c: Columns;
   #capacity = 0;
@@ -260,7 +276,7 @@ export class EntryTable {
 
   /** `resizable: false` stores the columns in plain buffers, copied when they grow (the fallback; for tests). */
   constructor(shards: number, options: { readonly resizable?: boolean } = {}) {
-    this.#shards = Array.from({ length: Math.max(1, shards) }, () => new Map<string, number>());
+    this.#shards = Math.max(1, shards);
     const strings = new Interner();
     const r = options.resizable ?? true;
     const f64 = (): Float64Array => emptyColumn(Float64Array, r);
@@ -269,19 +285,18 @@ export class EntryTable {
       flags: emptyColumn(Uint8Array, r), promiseT: f64(), ballotT: f64(), maxTerm: f64(), promisedAt: f64(), seq: f64(),
       renewedAt: f64(), hb: f64(), hash: f64(), ownerInc: f64(), ownerId: f64(), valueHb: f64(), ownerNode: i32(), gnode: i32(),
       promiseId: new GuardIdColumn(strings, r), ballotId: new GuardIdColumn(strings, r), handoffTo: new Map(), strings,
+      names: new NameTable(),
     };
   }
 
   /** Number of shards. */
   get shards(): number {
-    return this.#shards.length;
+    return this.#shards;
   }
 
   /** Number of entries. */
   get size(): number {
-    let n = 0;
-    for (const s of this.#shards) n += s.size;
-    return n;
+    return this.#c.names.size;
   }
 
   /** Slots allocated (entries plus free slots awaiting reuse). */
@@ -299,16 +314,10 @@ export class EntryTable {
     return this.#c.strings.size;
   }
 
-  #shardOf(name: string): Map<string, number> {
-    let h = 0;
-    for (let i = 0; i < name.length; i++) h = (Math.imul(h, 31) + name.charCodeAt(i)) | 0;
-    return this.#shards[(h >>> 0) % this.#shards.length] as Map<string, number>;
-  }
-
   /** The entry of `name`, if any. */
   get(name: string): Entry | undefined {
-    const slot = this.#shardOf(name).get(name);
-    return slot === undefined ? undefined : new Entry(this.#c, slot);
+    const slot = this.#c.names.find(name);
+    return slot < 0 ? undefined : new Entry(this.#c, slot);
   }
 
   /** A new, empty entry for `name` (which must have none): no promise, no value, seq 0. */
@@ -322,38 +331,42 @@ export class EntryTable {
     c.renewedAt[slot] = now;
     c.hb[slot] = 0;
     c.hash[slot] = 0;
-    this.#shardOf(name).set(ownCopy(name), slot);
+    c.names.insert(name, slot);
     return new Entry(c, slot);
   }
 
   /** Deletes the entry of `name`; its slot is reused. */
   delete(name: string): void {
-    const shard = this.#shardOf(name);
-    const slot = shard.get(name);
-    if (slot === undefined) return;
-    shard.delete(name);
+    const slot = this.#c.names.find(name);
+    if (slot >= 0) this.#release(slot);
+  }
+
+  /** Deletes entry `e` (the handle must not be used afterwards). */
+  remove(e: Entry): void {
+    if (this.#c.names.has(e.slot)) this.#release(e.slot);
+  }
+
+  #release(slot: number): void {
+    this.#c.names.remove(slot);
     new Entry(this.#c, slot).clear();
     this.#free.push(slot);
   }
 
   /**
-   * Calls `fn` for each entry of shard `i` until it returns false (deleting the current entry meanwhile
-   * is allowed). A callback, not an iterator: walking 100k entries must not allocate per entry.
+   * Calls `fn` for each entry of shard `i` (the slots `i`, `i + shards`, ...) until it returns false;
+   * deleting the current entry meanwhile is allowed.
    */
-  forEachIn(i: number, fn: (name: string, e: Entry) => boolean | void): void {
-    const shard = this.#shards[i];
-    if (shard === undefined) return;
+  forEachIn(i: number, fn: (e: Entry) => boolean | void): void {
     const c = this.#c;
-    let stopped = false;
-    shard.forEach((slot, name) => {
-      if (!stopped && fn(name, new Entry(c, slot)) === false) stopped = true;
-    });
+    for (let slot = i; slot < this.#used; slot += this.#shards) {
+      if (c.names.has(slot) && fn(new Entry(c, slot)) === false) return;
+    }
   }
 
   /** Calls `fn` for every entry. */
-  forEach(fn: (name: string, e: Entry) => void): void {
+  forEach(fn: (e: Entry) => void): void {
     const c = this.#c;
-    for (const shard of this.#shards) shard.forEach((slot, name) => fn(name, new Entry(c, slot)));
+    for (let slot = 0; slot < this.#used; slot++) if (c.names.has(slot)) fn(new Entry(c, slot));
   }
 
   /** The entries covered by `node`'s renewals (found in the columns, without walking the names). */

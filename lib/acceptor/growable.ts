@@ -8,7 +8,7 @@
  */
 
 /** A typed array constructor this module grows. */
-export interface TypedArrayKind<T extends Float64Array | Int32Array | Uint8Array> {
+export interface TypedArrayKind<T extends Float64Array | Int32Array | Uint16Array | Uint8Array> {
   new (buffer: ArrayBuffer): T;
   new (length: number): T;
   readonly BYTES_PER_ELEMENT: number;
@@ -30,7 +30,7 @@ function allocate(bytes: number, maxBytes: number, resizable: boolean): ArrayBuf
 }
 
 /** An empty column (`resizable: false` forces the copying fallback, for tests). */
-export function emptyColumn<T extends Float64Array | Int32Array | Uint8Array>(kind: TypedArrayKind<T>, resizable = true): T {
+export function emptyColumn<T extends Float64Array | Int32Array | Uint16Array | Uint8Array>(kind: TypedArrayKind<T>, resizable = true): T {
   return new kind(allocate(0, RESERVED_SLOTS * kind.BYTES_PER_ELEMENT, resizable));
 }
 
@@ -38,7 +38,7 @@ export function emptyColumn<T extends Float64Array | Int32Array | Uint8Array>(ki
  * `column` with room for `capacity` slots, the new ones set to `fill`: the same array grown in place
  * when its buffer allows, else a copy.
  */
-export function grown<T extends Float64Array | Int32Array | Uint8Array>(column: T, kind: TypedArrayKind<T>, capacity: number, fill = 0): T {
+export function grown<T extends Float64Array | Int32Array | Uint16Array | Uint8Array>(column: T, kind: TypedArrayKind<T>, capacity: number, fill = 0): T {
   const from = column.length;
   if (capacity <= from) return column;
   const bytes = capacity * kind.BYTES_PER_ELEMENT;
@@ -56,6 +56,6 @@ export function grown<T extends Float64Array | Int32Array | Uint8Array>(column: 
 }
 
 /** Whether `column` grows in place. */
-export function growsInPlace(column: Float64Array | Int32Array | Uint8Array): boolean {
+export function growsInPlace(column: Float64Array | Int32Array | Uint16Array | Uint8Array): boolean {
   return (column.buffer as ArrayBuffer).resizable;
 }

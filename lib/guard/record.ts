@@ -54,12 +54,12 @@ export class GuardRecord implements Holding {
   acquisition: Acquisition | undefined;
   /** Made at the grant; its token is the granted term. */
   registration: Registration | undefined;
-  handoffs: HandoffWaiter[] | undefined;
-  stops: (() => void)[] | undefined;
-  /** The grant's seq, and whether it took a handoff over (its value says `via: 'handoff'`). */
-  seq = 0;
-  #viaHandoff = false;
-  leaseUntil = 0;
+  /** Callers waiting for a handoff or for the end of the guard (made on first use). */
+  #waiters: { handoffs: HandoffWaiter[]; stops: (() => void)[] } | undefined;
+  /** The grant's seq × 2, plus 1 when it took a handoff over (its value says `via: 'handoff'`). */
+  #grant = 0;
+  /** Whole milliseconds, rounded down (an earlier deadline is the safe side): a small integer, not a boxed double. */
+  #leaseUntil = 0;
   addedRound = 0;
   /** Neighbours in the list of the owner's records. */
   prevOfOwner: GuardRecord | undefined;
@@ -104,7 +104,7 @@ export class GuardRecord implements Holding {
     if (this.registration === undefined) throw new RangeError(`guard ${this.gid} holds no grant`);
     const { owner, hb } = this;
     const gnode = this.#host.node;
-    return this.#viaHandoff ? { owner, gnode, hb, via: 'handoff' } : { owner, gnode, hb };
+    return this.#grant % 2 === 1 ? { owner, gnode, hb, via: 'handoff' } : { owner, gnode, hb };
   }
 
   /**
@@ -112,10 +112,22 @@ export class GuardRecord implements Holding {
    * rebuilds from then on), and `registration` carries the term.
    */
   grant(value: Value, seq: number, registration: Registration): void {
-    this.#viaHandoff = value.via === 'handoff';
-    this.seq = seq;
+    this.#grant = seq * 2 + (value.via === 'handoff' ? 1 : 0);
     this.registration = registration;
     this.acquisition = undefined;
+  }
+
+  /** The granted seq (0 before the grant). */
+  get seq(): number {
+    return Math.floor(this.#grant / 2);
+  }
+
+  get leaseUntil(): number {
+    return this.#leaseUntil;
+  }
+
+  set leaseUntil(at: number) {
+    this.#leaseUntil = Math.floor(at);
   }
 
   lost(): void {
@@ -124,26 +136,32 @@ export class GuardRecord implements Holding {
 
   /** Adds a waiter for the end of the guard. */
   onStop(fn: () => void): void {
-    (this.stops ??= []).push(fn);
+    (this.#waiters ??= { handoffs: [], stops: [] }).stops.push(fn);
   }
 
   /** Adds a waiter for a handoff. */
   onHandoff(w: HandoffWaiter): void {
-    (this.handoffs ??= []).push(w);
+    (this.#waiters ??= { handoffs: [], stops: [] }).handoffs.push(w);
   }
 
   /** Takes every handoff waiter. */
   takeHandoffs(): HandoffWaiter[] {
-    const ws = this.handoffs ?? [];
-    this.handoffs = undefined;
-    return ws;
+    const w = this.#waiters;
+    if (w === undefined) return [];
+    const out = w.handoffs;
+    w.handoffs = [];
+    if (w.stops.length === 0) this.#waiters = undefined;
+    return out;
   }
 
   /** Takes every stop waiter. */
   takeStops(): (() => void)[] {
-    const ws = this.stops ?? [];
-    this.stops = undefined;
-    return ws;
+    const w = this.#waiters;
+    if (w === undefined) return [];
+    const out = w.stops;
+    w.stops = [];
+    if (w.handoffs.length === 0) this.#waiters = undefined;
+    return out;
   }
 }
 

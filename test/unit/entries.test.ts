@@ -192,8 +192,8 @@ test('entries: attachedTo finds exactly the entries attached to that guard node'
   const slots = (node: string): number[] => t.attachedTo(node).map((e) => e.slot).sort((x, y) => x - y);
   const expect = (node: string): number[] => {
     const out: number[] = [];
-    t.forEach((name, e) => {
-      const i = Number(name.slice(1));
+    t.forEach((e) => {
+      const i = Number(e.name.slice(1));
       if (i % 2 === 0 && (i % 3 === 0 ? 'g-a' : 'g-b') === node) out.push(e.slot);
     });
     return out.sort((x, y) => x - y);
@@ -228,9 +228,9 @@ test('entries: deleting while walking a shard visits every other entry once', ()
   const t = new EntryTable(1);
   for (let i = 0; i < 100; i++) t.create(`n${i}`, 0);
   const seen: string[] = [];
-  t.forEachIn(0, (name) => {
-    seen.push(name);
-    if (Number(name.slice(1)) % 2 === 0) t.delete(name);
+  t.forEachIn(0, (e) => {
+    seen.push(e.name);
+    if (Number(e.name.slice(1)) % 2 === 0) t.remove(e);
   });
   assert.is(seen.length, 100);
   assert.is(t.size, 50);
@@ -240,6 +240,17 @@ test('entries: deleting while walking a shard visits every other entry once', ()
   let visited = 0;
   t.forEachIn(0, () => ++visited < 10);
   assert.is(visited, 10, 'false stops the walk');
+});
+
+test('entries: shards split the slots; each entry is in exactly one, found by its name', () => {
+  const t = new EntryTable(4);
+  for (let i = 0; i < 50; i++) t.create(`s/${i}`, 0);
+  t.delete('s/7');
+  const seen = new Map<string, number>();
+  for (let s = 0; s < t.shards; s++) t.forEachIn(s, (e) => void seen.set(e.name, s));
+  assert.is(seen.size, 49);
+  assert.not.ok(seen.has('s/7'));
+  for (const [name] of seen) assert.is(t.get(name)?.name, name);
 });
 
 test('guard ids: every shape reads back exactly, split or kept whole', () => {
