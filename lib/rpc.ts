@@ -102,7 +102,11 @@ export class Rpc {
     return rid;
   }
 
+  /** Closes `rid`; ids not open (closed already, never opened, 0 or not a number) are ignored. */
   close(rid: number): void {
+    // Valid ids are at least SLOTS (generation 1 and up); a free slot's id reads 0, so an id below that
+    // must never match it (closing it would free the slot twice and give it to two requests).
+    if (!(rid >= SLOTS)) return;
     const slot = rid % SLOTS;
     if (this.#ids[slot] !== rid) return;
     this.#ids[slot] = 0;
@@ -113,6 +117,7 @@ export class Rpc {
 
   /** The handler of `rid`, if it is open. */
   #handler(rid: number): ReplyHandler | undefined {
+    if (!(rid >= SLOTS)) return undefined;
     const slot = rid % SLOTS;
     return this.#ids[slot] === rid ? this.#handlers[slot] : undefined;
   }
