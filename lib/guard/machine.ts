@@ -299,6 +299,12 @@ function onPrepare(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' 
     const [st, effects] = backoff(ctx, s.attempt + 1, Math.max(maxTerm, s.b.t), [{ type: 'abandon', b: s.b }]);
     return [st.phase === 'backoff' ? { ...st, handoffFrom: s.from } : st, effects];
   }
+  if (majorityHeld !== undefined && s.mode === 'takeover') {
+    // A takeover the holder's node allowed, yet a majority still holds the name live (a handoff marker,
+    // or a renewal on its way): probing again at once would answer the same and loop at network speed.
+    // Wait like any lost round, so the attempts stay bounded and the marker or lease has time to settle.
+    return backoff(ctx, s.attempt + 1, Math.max(maxTerm, s.b.t), [{ type: 'abandon', b: s.b }], majorityHeld.owner);
+  }
   if (majorityHeld !== undefined) {
     return probe(ctx, { phase: 'reg_check', attempt: s.attempt, maxTerm, b: s.b, promised: false, holder: majorityHeld });
   }

@@ -262,6 +262,49 @@ test('reg_check: probe says owner dead and not holding -> prepare takeover from 
   assert.equal(m.b, p.b);
 });
 
+test('prepare: takeover still refused held by a majority (a live handoff marker) -> backoff with a timer and abandon, no new probe', () => {
+  const rc = heldCheck();
+  const [t] = step(rc, reply('n2', { type: 'probeR', rid: 1, alive: true, holds: false }));
+  const p = phase(t, 'prepare');
+  const marker: EntryView = { ...heldView(rc.holder.b, OTHER, 2), value: { owner: OTHER, gnode: 'n2', hb: 1000, handoffTo: 'n2/1/9' } };
+  const [n, effects] = run(p, [
+    prepR('n1', p.b, false, { why: 'held', entry: marker }),
+    prepR('n3', p.b, false, { why: 'held', entry: marker }),
+  ]);
+  const b = phase(n, 'backoff');
+  assert.is(b.attempt, p.attempt + 1);
+  assert.ok(only(effects, 'timer').ms > 0);
+  assert.equal(only(effects, 'abandon').b, p.b);
+  assert.equal(sends(effects), []);
+});
+
+test('reg_check: the holder\'s node never holds it but a majority keeps refusing held -> every retry waits, then failed already', () => {
+  // Probe says "not held" each time and acceptors keep a live marker: the guard must not spin at network speed.
+  let s: GuardState;
+  let effects: readonly GuardEffect[];
+  [s, effects] = run(initialState(), [{ type: 'start', now: 0 }]);
+  const hb: Ballot = { t: 4, g: 'n2/1/3' };
+  let waits = 0;
+  for (let i = 0; i < 100 && s.phase !== 'stopped'; i++) {
+    if (s.phase === 'prepare') {
+      const b = s.b;
+      const entry = s.mode === 'takeover' ? { ...heldView(hb, OTHER, 2), value: { owner: OTHER, gnode: 'n2', hb: 1000, handoffTo: 'n2/1/9' } } : heldView(hb, OTHER);
+      [s, effects] = run(s, [prepR('n1', b, false, { why: 'held', entry }), prepR('n2', b, false, { why: 'held', entry })]);
+    } else if (s.phase === 'reg_check') {
+      [s, effects] = step(s, reply('n2', { type: 'probeR', rid: 1, alive: true, holds: false }));
+    } else if (s.phase === 'backoff') {
+      assert.ok(only(effects, 'timer').ms > 0);
+      waits++;
+      [s, effects] = step(s, { type: 'timeout', now: 0 });
+    } else {
+      assert.unreachable(`unexpected phase ${s.phase}`);
+    }
+  }
+  assert.is(s.phase, 'stopped');
+  assert.equal(only(effects, 'failed').failure, { kind: 'already', owner: OTHER });
+  assert.ok(waits >= 1);
+});
+
 test('reg_check: no probe answer on a held name -> failed already, never a takeover', () => {
   const rc = heldCheck();
   const [n, effects] = step(rc, { type: 'timeout', now: 0 });
