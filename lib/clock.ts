@@ -93,6 +93,12 @@ interface ManualTimer {
  * async protocol code interleaves exactly as it would, but reproducibly.
  */
 export class ManualClock implements Clock {
+  /**
+   * Most timers {@link advance} runs at one instant before it throws {@link LivelockError}: work that
+   * keeps scheduling more work without letting time pass (a retry loop over a zero-delay network) would
+   * otherwise never return. Unlimited by default; simulations set it.
+   */
+  maxTimersPerInstant = Infinity;
   #now: number;
   #wall: number;
   #seq = 0;
@@ -151,10 +157,13 @@ export class ManualClock implements Clock {
   async advance(ms: number): Promise<void> {
     const target = this.#now + Math.max(0, ms);
     await settle();
+    let sameInstant = 0;
     for (;;) {
       const next = this.#earliest(target);
       if (next === undefined) break;
       this.#timers.delete(next.id);
+      sameInstant = next.at === this.#now ? sameInstant + 1 : 0;
+      if (sameInstant > this.maxTimersPerInstant) throw new LivelockError(this.#now, sameInstant);
       this.#now = next.at;
       next.fn();
       await settle();
@@ -170,6 +179,15 @@ export class ManualClock implements Clock {
       if (best === undefined || t.at < best.at || (t.at === best.at && t.seq < best.seq)) best = t;
     }
     return best;
+  }
+}
+
+/** Thrown by {@link ManualClock.advance} when more timers than allowed ran without time passing. */
+export class LivelockError extends Error {
+  override readonly name = 'LivelockError';
+  /** The instant at which time stood still, and how many timers ran at it. */
+  constructor(readonly at: number, readonly timers: number) {
+    super(`${timers} timers ran at t=${at} without time passing`);
   }
 }
 

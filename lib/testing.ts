@@ -30,7 +30,7 @@ import { PesNode, type PesOptions } from './node.js';
 import type { MemberInfo } from './protocol/messages.js';
 import { MemoryNetwork, MemoryTransport } from './transport/memory.js';
 
-export { ManualClock, SkewedClock } from './clock.js';
+export { LivelockError, ManualClock, SkewedClock } from './clock.js';
 export { MemoryNetwork, MemoryTransport, Random } from './transport/memory.js';
 
 export interface TestClusterOptions {

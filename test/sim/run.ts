@@ -17,7 +17,15 @@ let failed = 0;
 let grants = 0;
 const started = performance.now();
 for (let s = from; s < from + count; s++) {
-  const r = await simulate({ seed: s, trace: args.includes('--trace'), ...(steps === undefined ? {} : { steps }) });
+  let r: Awaited<ReturnType<typeof simulate>>;
+  try {
+    r = await simulate({ seed: s, trace: args.includes('--trace'), ...(steps === undefined ? {} : { steps }) });
+  } catch (e) {
+    // A schedule that throws (a livelock the clock detected, a bug in a node) fails its seed; the run goes on.
+    failed++;
+    console.log(`seed ${s}: FAILED`, e instanceof Error ? `${e.name}: ${e.message}` : String(e));
+    continue;
+  }
   grants += r.grants;
   if (r.violations.length > 0 || r.divergent.length > 0) {
     failed++;

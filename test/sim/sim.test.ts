@@ -15,7 +15,13 @@ test(`simulation: ${COUNT} seeded schedules of faults -> no safety violation and
   let grants = 0;
   const started = performance.now();
   for (let seed = FROM; seed < FROM + COUNT; seed++) {
-    const r = await simulate({ seed });
+    let r: Awaited<ReturnType<typeof simulate>>;
+    try {
+      r = await simulate({ seed });
+    } catch (e) {
+      failures.push(`seed ${seed}: ${e instanceof Error ? e.name : String(e)}`);
+      continue;
+    }
     grants += r.grants;
     if (r.violations.length > 0 || r.divergent.length > 0) {
       failures.push(`seed ${seed}: ${JSON.stringify({ violations: r.violations, divergent: r.divergent })}`);

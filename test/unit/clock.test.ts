@@ -4,7 +4,7 @@
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
-import { ManualClock, SkewedClock } from '../../lib/clock.js';
+import { LivelockError, ManualClock, SkewedClock } from '../../lib/clock.js';
 
 test('ManualClock: starts at the given time and stands still until advanced', async () => {
   const c = new ManualClock(100);
@@ -216,6 +216,33 @@ test('SkewedClock: clearTimeout -> cancels on the base clock; wallNow is the bas
   await base.advance(100);
   assert.equal(log, []);
   assert.is(s.wallNow(), base.wallNow());
+});
+
+test('ManualClock: timers that keep rescheduling at the same instant -> LivelockError past the limit; time still moves otherwise', async () => {
+  const c = new ManualClock(100);
+  c.maxTimersPerInstant = 50;
+  let spins = 0;
+  const spin = (): void => {
+    spins++;
+    c.setTimeout(spin, 0);
+  };
+  c.setTimeout(spin, 5);
+  const err = await c.advance(10).then(() => undefined, (e: unknown) => e);
+  assert.instance(err, LivelockError);
+  assert.is((err as LivelockError).at, 105);
+  assert.ok(spins > 50 && spins < 60);
+
+  // The same number of timers spread over distinct instants is fine.
+  const d = new ManualClock();
+  d.maxTimersPerInstant = 50;
+  let ticks = 0;
+  const tick = (): void => {
+    ticks++;
+    if (ticks < 200) d.setTimeout(tick, 1);
+  };
+  d.setTimeout(tick, 1);
+  await d.advance(500);
+  assert.is(ticks, 200);
 });
 
 test.run();
