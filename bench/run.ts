@@ -11,7 +11,8 @@
  *    whereis sample confirming the names stay held.
  * 4. the Erlang original's figures and the targets of issue 3, with ratios.
  *
- * Each row is the median of 3 runs (p50 and p99 too: the median of each run's percentile).
+ * Each row is the median of 3 runs (p50 and p99 too: the median of each run's percentile), after an
+ * unmeasured warm-up at the row's concurrency.
  * `BENCH_QUICK=1 npm run bench`: 1 run per row, 1 s windows, 10k names only (a smoke test, < 60 s).
  * `BENCH_RESOURCES_ONLY=1 npm run bench`: only the held-names section (3).
  * Every child is killed by pid at the end and on any failure; a watchdog bounds the whole bench.
@@ -29,6 +30,8 @@ import { fmtCounts, fmtInt, fmtMb, fmtMs, fmtPct, median, mergeCounts, table } f
 const QUICK = process.env['BENCH_QUICK'] === '1';
 const RUNS = QUICK ? 1 : 3;
 const LOAD_MS = QUICK ? 1000 : 2000;
+/** Unmeasured warm-up before each load row, at the row's concurrency. */
+const WARM_MS = QUICK ? 300 : 6000;
 const WINDOW_MS = QUICK ? 1000 : 20_000;
 const SIZES = QUICK ? [10_000] : [10_000, 100_000];
 /** `BENCH_RESOURCES_ONLY=1`: only the held-names windows (CPU and memory), about 2 minutes. */
@@ -113,7 +116,7 @@ async function main(): Promise<void> {
   out();
   out(`${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${fmtMb(os.totalmem())} MB RAM, Node ${process.version}, ${os.platform()} ${os.release()}; pes ${commit}.`);
   out(`3 node processes (${script.compiled ? 'compiled JavaScript, as deployed' : 'TypeScript through tsx'}) on tcp loopback (ZeroMQ mesh), heartbeat ${HEARTBEAT} ms (default); load windows ${LOAD_MS / 1000} s, ` +
-    `resource windows ${WINDOW_MS / 1000} s; each row the median of ${RUNS} run${RUNS > 1 ? 's' : ''}.`);
+    `resource windows ${WINDOW_MS / 1000} s; each load row the median of ${RUNS} run${RUNS > 1 ? 's' : ''} after a ${WARM_MS / 1000} s warm-up at its concurrency.`);
   out(`Machine load average (1 min) at start: ${load()}${(os.loadavg()[0] ?? 0) > 1 ? ' — other processes are using the CPU, so the figures below understate what pes does on a quiet machine' : ''}.`);
   out();
 
@@ -255,6 +258,11 @@ async function throughputSections(script: NodeScript): Promise<{ regRows: Row[];
   for (const p of placements) {
     for (const c of p.callers) {
       const runs: RunResult[] = [];
+      // Each row warms up at its own concurrency first (not measured), and the rows report steady state.
+      // After the previous row's burst of releases, V8 deoptimizes functions shared by registration and
+      // release and re-optimizes them at this row's pace: at one caller the rate climbed from about
+      // 900/s to 2,000/s over the first 6 s (measured with --trace-deopt on the caller's node).
+      await registerRun(p.nodes, c, WARM_MS);
       for (let i = 0; i < RUNS; i++) runs.push(await registerRun(p.nodes, c, LOAD_MS, true, throughput.nodes));
       regRows.push({ label: p.label, callers: c, runs });
       log(`register ${p.label} ×${c}: ${runs.map((r) => fmtInt(r.rate)).join(' / ')} /s`);
@@ -289,6 +297,7 @@ async function throughputSections(script: NodeScript): Promise<{ regRows: Row[];
   for (const p of lookupPlacements) {
     for (const c of p.counts) {
       const runs: RunResult[] = [];
+      await lookupRun(p.callers, p.sets, c, WARM_MS); // warm-up at this row's concurrency, not measured
       for (let i = 0; i < RUNS; i++) runs.push(await lookupRun(p.callers, p.sets, c, LOAD_MS, throughput.nodes));
       lookupRows.push({ label: p.label, callers: c, runs });
       log(`lookup ${p.label} ×${c}: ${runs.map((r) => fmtInt(r.rate)).join(' / ')} /s`);
