@@ -368,24 +368,35 @@ test('zmq liveness: pings between peers -> up reported, ping/pong never delivere
   }
 }));
 
+/** Node 'a' here and node 'c' in a child process, each a peer of the other, with 'a' seeing 'c' up. */
+async function nodeWithChild(): Promise<{ a: Node; child: Child; pid: number }> {
+  const a = await startNode({ id: 'a', ping: FAST });
+  const child = spawnNode({ id: 'c', ping: FAST, peers: [{ id: 'a', endpoint: a.t.endpoint }] });
+  const ready = await child.waitFor((e) => e['ev'] === 'ready', 30_000, 'child ready');
+  a.t.addPeer({ id: 'c', endpoint: String(ready['endpoint']) });
+  await until(() => a.t.reachable('c'), 3000, 'child up');
+  const pid = child.proc.pid;
+  if (pid === undefined) throw new Error('no pid');
+  return { a, child, pid };
+}
+
+/** 'a' reports 'c' down, and no later than ping timeout + interval (+ slack) after `since`. */
+async function expectDownInTime(a: Node, since: number, what: string): Promise<void> {
+  const bound = FAST.timeout + FAST.interval + SLACK;
+  await until(() => !a.t.reachable('c'), bound, what);
+  const down = a.live.at(-1);
+  assert.equal([down?.peer, down?.up], ['c', false]);
+  assert.ok((down?.at ?? Infinity) - since <= bound);
+}
+
 test('zmq liveness: peer process SIGSTOPped -> down within timeout + interval; SIGCONT -> up', timed(45_000, async () => {
   try {
-    const a = await startNode({ id: 'a', ping: FAST });
-    const child = spawnNode({ id: 'c', ping: FAST, peers: [{ id: 'a', endpoint: a.t.endpoint }] });
-    const ready = await child.waitFor((e) => e['ev'] === 'ready', 30_000, 'child ready');
-    a.t.addPeer({ id: 'c', endpoint: String(ready['endpoint']) });
-    await until(() => a.t.reachable('c'), 3000, 'child up');
+    const { a, child, pid } = await nodeWithChild();
     await child.waitFor((e) => e['ev'] === 'live' && e['peer'] === 'a' && e['up'] === true, 3000, 'child sees a');
     const mark = a.live.length;
-    const pid = child.proc.pid;
-    if (pid === undefined) throw new Error('no pid');
 
     process.kill(pid, 'SIGSTOP');
-    const stoppedAt = performance.now();
-    await until(() => !a.t.reachable('c'), FAST.timeout + FAST.interval + SLACK, 'down after SIGSTOP');
-    const down = a.live.at(-1);
-    assert.equal([down?.peer, down?.up], ['c', false]);
-    assert.ok((down?.at ?? Infinity) - stoppedAt <= FAST.timeout + FAST.interval + SLACK);
+    await expectDownInTime(a, performance.now(), 'down after SIGSTOP');
 
     process.kill(pid, 'SIGCONT');
     await until(() => a.t.reachable('c'), 3000, 'up after SIGCONT');
@@ -398,17 +409,9 @@ test('zmq liveness: peer process SIGSTOPped -> down within timeout + interval; S
 
 test('zmq liveness: peer process killed -> down within timeout + interval', timed(45_000, async () => {
   try {
-    const a = await startNode({ id: 'a', ping: FAST });
-    const child = spawnNode({ id: 'c', ping: FAST, peers: [{ id: 'a', endpoint: a.t.endpoint }] });
-    const ready = await child.waitFor((e) => e['ev'] === 'ready', 30_000, 'child ready');
-    a.t.addPeer({ id: 'c', endpoint: String(ready['endpoint']) });
-    await until(() => a.t.reachable('c'), 3000, 'child up');
-    const pid = child.proc.pid;
-    if (pid === undefined) throw new Error('no pid');
+    const { a, pid } = await nodeWithChild();
     process.kill(pid, 'SIGKILL');
-    const killedAt = performance.now();
-    await until(() => !a.t.reachable('c'), FAST.timeout + FAST.interval + SLACK, 'down after kill');
-    assert.ok((a.live.at(-1)?.at ?? Infinity) - killedAt <= FAST.timeout + FAST.interval + SLACK);
+    await expectDownInTime(a, performance.now(), 'down after kill');
   } finally {
     await cleanup();
   }
