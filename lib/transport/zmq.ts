@@ -2,13 +2,12 @@
  * The ZeroMQ mesh: each node binds one ROUTER (its inbox) and connects one DEALER per peer (its outbox,
  * routing id = own node id). One ZeroMQ message carries one frame (see `protocol/codec.ts`); messages to
  * one peer within one event-loop turn travel in one frame. Liveness is an application-level ping on top
- * of ZMTP heartbeats: libzmq answers heartbeats from its own I/O thread, so a peer whose event loop is
- * blocked looks healthy to ZMTP while it handles nothing; only a ping answered by the loop shows that.
+ * of ZMTP heartbeats (`zmq-liveness.ts`).
  *
  * This file and its `zmq-*.ts` plumbing are the only code that imports `zeromq`.
  */
 import * as zmq from 'zeromq';
-import type { Clock, TimerHandle } from '../clock.js';
+import type { Clock } from '../clock.js';
 import { InvalidArgumentError, StoppedError } from '../errors.js';
 import { LIMITS, decodeFrame, encodeFrame } from '../protocol/codec.js';
 import { splitBySize } from './frame-size.js';
@@ -21,6 +20,7 @@ import {
   checkEndpoint, resolveZmqOptions, type ResolvedZmqOptions, type ZmqPeerAddress, type ZmqTransportOptions,
 } from './zmq-options.js';
 import { Batcher } from './batcher.js';
+import { PeerLiveness } from './zmq-liveness.js';
 import { Outbox } from './zmq-outbox.js';
 
 export { generateCurveKeyPair, type CurveKeyPair, type CurveOptions } from './zmq-curve.js';
@@ -48,10 +48,6 @@ export interface ZmqTransportStats extends TransportStats {
 interface PeerState {
   address: ZmqPeerAddress;
   outbox: Outbox | undefined;
-  /** Clock time of the last valid frame from this peer (or of when we began to expect one). */
-  heard: number;
-  /** Last reported reachability; undefined until the first report. */
-  up: boolean | undefined;
 }
 
 type Phase = 'new' | 'starting' | 'running' | 'stopped';
@@ -94,9 +90,7 @@ export class ZmqTransport implements Transport {
   #inbox: zmq.Router | undefined;
   #zap: ZapAuthenticator | undefined;
   #events: zmq.Observer | undefined;
-  #timer: TimerHandle | undefined;
-  #lastTick = 0;
-  #pingRid = 0;
+  readonly #liveness: PeerLiveness;
   readonly #batches: Batcher;
   /** Senders that are no peer (a status asker): clock time last heard; answered over their connection. */
   readonly #callers = new Map<string, number>();
@@ -114,6 +108,10 @@ export class ZmqTransport implements Transport {
     this.#route = Buffer.from(this.id, 'utf8');
     this.#endpoint = this.#o.bind;
     this.#batches = new Batcher(this.#clock, LAZY_MS, (peer, messages) => this.#sendBatch(peer, messages));
+    this.#liveness = new PeerLiveness(this.#clock, { interval: this.#o.interval, timeout: this.#o.timeout }, {
+      ping: (peer, rid) => this.send(peer, { type: 'ping', rid }),
+      report: (peer, up) => guarded(() => this.#onLiveness?.(peer, up)),
+    });
   }
 
   /** The bound endpoint; after `start()`, an ephemeral port (`:0`) is resolved to the real one. */
@@ -175,13 +173,8 @@ export class ZmqTransport implements Transport {
       if (!stopped) throw err;
       return;
     }
-    const now = this.#clock.now();
-    this.#lastTick = now;
-    for (const peer of this.#peers.values()) {
-      peer.heard = now;
-      peer.outbox = this.#openOutbox(peer.address);
-    }
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.interval);
+    for (const peer of this.#peers.values()) peer.outbox = this.#openOutbox(peer.address);
+    this.#liveness.start();
   }
 
   /**
@@ -216,9 +209,8 @@ export class ZmqTransport implements Transport {
       known.outbox = running ? this.#openOutbox(address) : undefined;
       return;
     }
-    this.#peers.set(peer.id, {
-      address, outbox: running ? this.#openOutbox(address) : undefined, heard: this.#clock.now(), up: undefined,
-    });
+    this.#peers.set(peer.id, { address, outbox: running ? this.#openOutbox(address) : undefined });
+    this.#liveness.add(peer.id);
   }
 
   /** Stops talking to a peer (idempotent): closes its DEALER, drops and counts what was queued for it. */
@@ -227,11 +219,12 @@ export class ZmqTransport implements Transport {
     if (known === undefined) return;
     if (known.outbox !== undefined) this.#releaseOutbox(known.address);
     this.#peers.delete(peer);
+    this.#liveness.remove(peer);
   }
 
   /** True for this node, and for a peer heard from within `ping.timeout` (as last reported). */
   reachable(peer: string): boolean {
-    return peer === this.id || (this.#phase === 'running' && this.#peers.get(peer)?.up === true);
+    return peer === this.id || (this.#phase === 'running' && this.#liveness.isUp(peer));
   }
 
   /** A snapshot of the counters. */
@@ -257,8 +250,7 @@ export class ZmqTransport implements Transport {
   }
 
   #closeAll(): void {
-    this.#clock.clearTimeout(this.#timer);
-    this.#timer = undefined;
+    this.#liveness.stop();
     this.#batches.close();
     for (const peer of this.#peers.values()) peer.outbox = undefined;
     for (const { outbox } of this.#outboxes.values()) outbox.close();
@@ -456,11 +448,8 @@ export class ZmqTransport implements Transport {
     const { sender, inc, messages } = result.frame;
     this.#stats.framesReceived++;
     this.#stats.messagesReceived += messages.length;
-    const peer = this.#peers.get(sender);
-    if (peer !== undefined) {
-      peer.heard = this.#clock.now();
-      if (peer.up !== true) this.#report(peer, true);
-    } else if (sender !== this.id) {
+    const known = this.#liveness.heard(sender);
+    if (!known && sender !== this.id) {
       if (this.#callers.size >= 1024) this.#callers.clear();
       this.#callers.set(sender, this.#clock.now());
     }
@@ -468,32 +457,9 @@ export class ZmqTransport implements Transport {
     if (messages.some((m) => m.type === 'ping' || m.type === 'pong')) {
       rest = messages.filter((m) => m.type !== 'ping' && m.type !== 'pong');
       // Only known peers get a pong: we have no outbox to anyone else.
-      for (const m of messages) if (m.type === 'ping' && peer !== undefined) this.send(sender, { type: 'pong', rid: m.rid });
+      for (const m of messages) if (m.type === 'ping' && known) this.send(sender, { type: 'pong', rid: m.rid });
     }
     if (rest.length > 0) guarded(() => this.#onFrame?.(sender, inc, rest));
-  }
-
-  /** Every interval: judge silence, then ping every peer (the ping rides in that turn's frame). */
-  #tick(): void {
-    this.#timer = undefined;
-    if (this.#phase !== 'running') return;
-    const now = this.#clock.now();
-    // A tick this late means our own event loop was blocked (or the process stopped): frames our peers
-    // sent meanwhile are still queued in the inbox, so judge nobody until the receive loop has run.
-    const wePaused = now - this.#lastTick > 2 * this.#o.interval;
-    this.#lastTick = now;
-    for (const peer of this.#peers.values()) {
-      if (!wePaused && peer.up !== false && now - peer.heard >= this.#o.timeout) this.#report(peer, false);
-      this.#pingRid = this.#pingRid >= Number.MAX_SAFE_INTEGER ? 1 : this.#pingRid + 1;
-      this.send(peer.address.id, { type: 'ping', rid: this.#pingRid });
-    }
-    this.#timer = this.#clock.setTimeout(() => this.#tick(), this.#o.interval);
-  }
-
-  #report(peer: PeerState, up: boolean): void {
-    peer.up = up;
-    const id = peer.address.id;
-    guarded(() => this.#onLiveness?.(id, up));
   }
 }
 
