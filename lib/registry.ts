@@ -16,12 +16,12 @@ import type { PesEvents } from './events.js';
 import type { Guard, GuardCallbacks } from './guard/guard.js';
 import { GuardSet } from './guard/guard-set.js';
 import { effectiveHeartbeat } from './guard/lease.js';
+import { holdsProbed } from './guard/probe.js';
 import { initialState, waitingState, type GuardFailure, type GuardState } from './guard/machine.js';
 import type { Acquisition, GuardRecord } from './guard/record.js';
 import type { Renewer } from './guard/renewer.js';
 import { validateName } from './name.js';
 import { sameOwner, type Owner, type OwnerTable } from './owner.js';
-import { compareBallots } from './protocol/ballot.js';
 import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
 import { quorumRead, readDuration, type ReadResult } from './read.js';
 import { Registration, type RegistrationHost } from './registration.js';
@@ -252,16 +252,10 @@ export class Registry {
 
   // ---- requests from peers -----------------------------------------------------------------------
 
-  /** probe: is this owner alive, and does its guard hold `name` at `b` with a valid lease? */
+  /** probe: is this owner alive, and does its guard hold `name` at `b` (see holdsProbed)? */
   probe(from: string, m: ProbeMsg): void {
-    const rec = this.#holder(m.name);
-    const holds = rec?.registration?.valid === true && rec.term === m.b.t && rec.gid === m.b.g && sameOwner(rec.owner, m.owner);
-    // A guard still acquiring with that very ballot (committing it, or a one-round-trip prepare that
-    // carried the value) may be granted any moment: a majority may have accepted, the acks still on their
-    // way. Answering "not held" would let the asker take over a grant.
-    const st = this.#guards.running(m.b.g)?.guard?.state;
-    const pending = (st?.phase === 'commit' || st?.phase === 'prepare' || st?.phase === 'reg_check') && compareBallots(st.b, m.b) === 0;
-    this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds: holds || pending });
+    const holds = holdsProbed(m, this.#holder(m.name), this.#guards, this.#o.node);
+    this.#c.rpc.send(from, { type: 'probeR', rid: m.rid, alive: this.#c.owners.isAlive(m.owner), holds });
   }
 
   /** hoff: create a guard here that waits to take `name` over for a local owner. */

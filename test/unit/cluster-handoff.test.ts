@@ -5,6 +5,8 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortedError, NoConsensusError, OwnerNotAliveError, TimeoutError } from '../../lib/index.js';
+import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
+import { PROTOCOL_VERSION, type Ballot, type Message } from '../../lib/protocol/messages.js';
 import type { TestCluster } from '../../lib/testing.js';
 import { all, expectReject, nodeAt, registerEventually, withCluster } from './cluster-helpers.js';
 
@@ -122,6 +124,39 @@ test('registration: unregister() on a registration lost to a partition -> does n
     await c.advance(50);
     assert.ok(n2.registration('stale')?.valid, 'the new owner still holds the name');
     assert.equal(await c.run(n3.whereis('stale')), next.ref);
+  }));
+
+test('handoff: a probe of a marker whose target guard here waits for its go -> holds (the asker gives up; no takeover)', () =>
+  withCluster(opts, async (c) => {
+    const [n1, n2, n3] = [nodeAt(c, 0), nodeAt(c, 1), nodeAt(c, 2)];
+    await c.run(n1.register('h', n1.spawn()));
+    const held = n1.acceptor.live('h')[0];
+    assert.ok(held !== undefined);
+    const target = n2.spawn();
+    // What n2 sends n3, decoded.
+    const toN3: Message[] = [];
+    const deliver = c.net.deliver.bind(c.net);
+    c.net.deliver = (from, to, bytes) => {
+      if (from === n2.id && to === n3.id) {
+        const d = decodeFrame(bytes);
+        if (d.ok) toN3.push(...d.frame.messages);
+      }
+      return deliver(from, to, bytes);
+    };
+    const inject = (sender: { id: string; incarnation: number }, messages: Message[]): void =>
+      n2.injectFrame(encodeFrame({ version: PROTOCOL_VERSION, sender: sender.id, inc: sender.incarnation, messages }));
+    // n1 offers the name to an owner on n2: n2's guard now waits for the go (which never comes here).
+    inject(n1, [{ type: 'hoff', rid: 1, name: 'h', owner: target.ref, from: held.ballot }]);
+    await c.clock.flush();
+    const probe = (rid: number, b: Ballot): void => inject(n3, [{ type: 'probe', rid, name: 'h', owner: target.ref, b }]);
+    probe(2, held.ballot);
+    probe(3, { t: held.ballot.t + 1, g: held.ballot.g });
+    await c.clock.flush();
+    const replies = toN3.filter((m) => m.type === 'probeR');
+    assert.equal(replies, [
+      { type: 'probeR', rid: 2, alive: true, holds: true },
+      { type: 'probeR', rid: 3, alive: true, holds: false },
+    ]);
   }));
 
 test.run();
