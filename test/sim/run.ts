@@ -1,6 +1,7 @@
 /**
  * Runs simulation schedules from the command line: `npm run sim -- --seed 42 --trace` replays one;
- * `npm run sim -- --count 2000 --from 1` runs many and prints a summary table.
+ * `npm run sim -- --count 2000 --from 1` runs many and prints a summary table. `--mix races` adds
+ * operations on one name from two nodes a few milliseconds apart; `--steps N` makes longer schedules.
  */
 import { simulate } from './simulation.js';
 
@@ -13,13 +14,14 @@ const seed = flag('seed');
 const count = Number(flag('count') ?? (seed === undefined ? 100 : 1));
 const from = Number(seed ?? flag('from') ?? 1);
 const steps = flag('steps') === undefined ? undefined : Number(flag('steps'));
+const mix = flag('mix') === 'races' ? 'races' : 'standard';
 let failed = 0;
 let grants = 0;
 const started = performance.now();
 for (let s = from; s < from + count; s++) {
   let r: Awaited<ReturnType<typeof simulate>>;
   try {
-    r = await simulate({ seed: s, trace: args.includes('--trace'), ...(steps === undefined ? {} : { steps }) });
+    r = await simulate({ seed: s, mix, trace: args.includes('--trace'), ...(steps === undefined ? {} : { steps }) });
   } catch (e) {
     // A schedule that throws (a livelock the clock detected, a bug in a node) fails its seed; the run goes on.
     failed++;

@@ -18,6 +18,13 @@ export interface SimOptions {
   readonly steps?: number;
   /** Print every step (for replays). */
   readonly trace?: boolean;
+  /**
+   * 'races' also fills the otherwise idle steps with operations on one name a few milliseconds apart
+   * from two nodes: two registrations, or a handoff and a registration. Rivals then prepare, probe and
+   * take over while the other side is mid-commit or mid-handoff. Default 'standard' (the schedules a
+   * seed has always meant).
+   */
+  readonly mix?: 'standard' | 'races';
 }
 
 export interface SimResult {
@@ -153,6 +160,28 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       await cluster.crash(i);
       faultPoint();
       restartAt.set(i, clock.now() + rnd.int(200, 6 * HEARTBEAT));
+    } else if (options.mix === 'races' && r >= 0.83 && alive.length > 1) {
+      // Two nodes act on one name a few milliseconds apart (the network delay is up to 30 ms).
+      const j = rnd.pick(alive.filter((x) => x !== i));
+      const other = nodeAt(j);
+      const gap = rnd.int(0, 8);
+      if (rnd.next() < 0.5) {
+        const a = spawn(i);
+        trace(`race: register ${name} on ${node.id} for ${key(a.ref)}, then on ${other.id} after ${gap} ms`);
+        quiet(node.register(name, a));
+        await cluster.advance(gap);
+        const b = spawn(j);
+        trace(`race: register ${name} on ${other.id} for ${key(b.ref)}`);
+        quiet(other.register(name, b));
+      } else {
+        const to = spawn(rnd.pick(alive));
+        trace(`race: update ${name} -> ${key(to.ref)} via ${node.id}, then register on ${other.id} after ${gap} ms`);
+        quiet(node.update(name, to));
+        await cluster.advance(gap);
+        const b = spawn(j);
+        trace(`race: register ${name} on ${other.id} for ${key(b.ref)}`);
+        quiet(other.register(name, b));
+      }
     } else if (r >= 0.8 && r < 0.83 && alive.length > 2) {
       // Membership: remove a node (it keeps running outside the cluster) or bring a removed one back.
       const outside = alive.filter((x) => !nodeAt(x).nodes().includes(nodeAt(x).id) && nodeAt(x).nodes().length > 0);
