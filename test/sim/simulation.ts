@@ -20,8 +20,8 @@ export interface SimOptions {
   readonly trace?: boolean;
   /**
    * 'races' also fills the otherwise idle steps with operations on one name a few milliseconds apart
-   * from two nodes: two registrations, or a handoff and a registration. Rivals then prepare, probe and
-   * take over while the other side is mid-commit or mid-handoff. Default 'standard' (the schedules a
+   * from two nodes: a registration, handoff or unregister, then a registration or unregister elsewhere.
+   * Rivals then prepare, probe and take over while the other side is mid-commit or mid-handoff. Default 'standard' (the schedules a
    * seed has always meant).
    */
   readonly mix?: 'standard' | 'races';
@@ -165,22 +165,27 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const j = rnd.pick(alive.filter((x) => x !== i));
       const other = nodeAt(j);
       const gap = rnd.int(0, 8);
-      if (rnd.next() < 0.5) {
+      const first = rnd.next();
+      if (first < 0.35) {
         const a = spawn(i);
-        trace(`race: register ${name} on ${node.id} for ${key(a.ref)}, then on ${other.id} after ${gap} ms`);
+        trace(`race: register ${name} on ${node.id} for ${key(a.ref)}`);
         quiet(node.register(name, a));
-        await cluster.advance(gap);
+      } else if (first < 0.85) {
+        const to = spawn(rnd.pick(alive));
+        trace(`race: update ${name} -> ${key(to.ref)} via ${node.id}`);
+        quiet(node.update(name, to));
+      } else {
+        trace(`race: unregister ${name} via ${node.id}`);
+        quiet(node.unregister(name));
+      }
+      await cluster.advance(gap);
+      if (rnd.next() < 0.85) {
         const b = spawn(j);
-        trace(`race: register ${name} on ${other.id} for ${key(b.ref)}`);
+        trace(`race: ${gap} ms later, register ${name} on ${other.id} for ${key(b.ref)}`);
         quiet(other.register(name, b));
       } else {
-        const to = spawn(rnd.pick(alive));
-        trace(`race: update ${name} -> ${key(to.ref)} via ${node.id}, then register on ${other.id} after ${gap} ms`);
-        quiet(node.update(name, to));
-        await cluster.advance(gap);
-        const b = spawn(j);
-        trace(`race: register ${name} on ${other.id} for ${key(b.ref)}`);
-        quiet(other.register(name, b));
+        trace(`race: ${gap} ms later, unregister ${name} via ${other.id}`);
+        quiet(other.unregister(name));
       }
     } else if (r >= 0.8 && r < 0.83 && alive.length > 2) {
       // Membership: remove a node (it keeps running outside the cluster) or bring a removed one back.
