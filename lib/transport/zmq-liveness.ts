@@ -21,6 +21,7 @@ interface PeerLife {
   up: boolean | undefined;
 }
 
+/** Reachability of a transport's peers, judged from their frames and kept fresh by pings. */
 export class PeerLiveness {
   readonly #clock: Clock;
   readonly #interval: number;
