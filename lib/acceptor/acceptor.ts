@@ -24,8 +24,7 @@ import type {
   AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
   RenewMsg, RenewReply, RepairMsg, RepairReply, SyncEntry, SyncMsg, SyncReply, Value,
 } from '../protocol/messages.js';
-import { ownCopy } from '../strings.js';
-import { DigestSet, entryHash } from './digest.js';
+import { Leases } from './leases.js';
 import { EntryTable, type Entry } from './entries.js';
 
 /** Settings the acceptor reads on every use (they may change cluster-wide at run time). */
@@ -78,12 +77,6 @@ export interface AcceptorOptions {
 // its lease holder by sync or adoption, or renewed since its commit: a commit alone may be a loser's,
 // taken back later); and `attached`, the guard node whose batched renewals cover it, with its digest hash.
 
-interface NodeRenewal {
-  readonly set: DigestSet;
-  renewedAt: number;
-  hb: number;
-}
-
 /** Counters the node's stat() reports. */
 export interface AcceptorStats {
   entries: number;
@@ -101,7 +94,7 @@ export class Acceptor {
   readonly #settings: () => AcceptorSettings;
   readonly #onChange: ((change: AcceptedChange) => void) | undefined;
   readonly #entries: EntryTable;
-  readonly #nodes = new Map<string, NodeRenewal>();
+  readonly #leases: Leases;
   #floor: number;
   #voting: boolean;
   #cleanupShard = 0;
@@ -112,6 +105,7 @@ export class Acceptor {
     this.#settings = components.settings;
     this.#onChange = components.onChange;
     this.#entries = new EntryTable(options.shards);
+    this.#leases = new Leases(this.#clock, this.#entries);
     this.#floor = options.termFloor;
     this.#voting = options.voting;
   }
@@ -155,7 +149,7 @@ export class Acceptor {
     // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
     // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
     if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
-    if (e !== undefined && e.value !== null && !this.#expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
+    if (e !== undefined && e.value !== null && !this.#leases.expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
     const entry = e ?? this.#create(m.name);
     this.stats.promises++;
     // Not over a void tombstone: a rival that just took its value back here may be racing a lease holder
@@ -213,20 +207,15 @@ export class Acceptor {
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
   renew(from: string, m: RenewMsg): RenewReply {
-    const n = this.#node(from);
-    if (n.set.count !== m.count || n.set.digest !== m.digest) {
-      this.stats.renewMismatches++;
-      return { type: 'renewR', rid: m.rid, ok: false, count: n.set.count, digest: n.set.digest };
-    }
-    n.renewedAt = this.#clock.now();
-    n.hb = m.hb;
-    this.stats.renewals++;
-    return { type: 'renewR', rid: m.rid, ok: true, count: n.set.count, digest: n.set.digest };
+    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb);
+    if (r.ok) this.stats.renewals++;
+    else this.stats.renewMismatches++;
+    return { type: 'renewR', rid: m.rid, ok: r.ok, count: r.count, digest: r.digest };
   }
 
   /** A node's full list of held names after a renewal mismatch: renew or repair each, report refusals. */
   sync(from: string, m: SyncMsg): SyncReply {
-    if (m.part === 0) this.#detachAll(from);
+    if (m.part === 0) this.#leases.detachAll(from);
     const refused: [number, EntryView][] = [];
     m.entries.forEach(([name, b, v, seq], i) => {
       const e = this.#get(name);
@@ -265,10 +254,10 @@ export class Acceptor {
         if (removed >= deleteLimit) return false;
         this.#expirePromise(e);
         if (e.promiseVsBallot() > 0) return true;
-        const freeSince = this.#lastRenewal(e) + (e.hasValue ? this.#expiry(e) : 0);
+        const freeSince = this.#leases.lastRenewal(e) + (e.hasValue ? this.#leases.expiry(e) : 0);
         if (now - freeSince <= deleteTimeThreshold) return true;
         this.#floor = Math.max(this.#floor, e.maxTerm + 1, Math.max(e.ballotTerm, 0) + 1);
-        this.#detach(e);
+        this.#leases.detach(e);
         this.#entries.remove(e);
         removed++;
         return true;
@@ -294,12 +283,6 @@ export class Acceptor {
     return e;
   }
 
-  #node(id: string): NodeRenewal {
-    let n = this.#nodes.get(id);
-    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0 }));
-    return n;
-  }
-
   /** Whether `(b, seq)` may replace what `e` holds: nothing above b promised or accepted, no older seq. */
   #mayInstall(e: Entry, b: Ballot, seq: number): boolean {
     this.#expirePromise(e);
@@ -311,8 +294,8 @@ export class Acceptor {
     const changed = e.compareBallot(b) !== 0 || e.seq !== seq;
     // Built only for a listener: a renewal by sync installs the same value again and tells nobody.
     const before = changed && this.#onChange !== undefined
-      ? { ballot: e.ballot, value: e.value, live: e.hasValue && !this.#expired(e) } : undefined;
-    this.#detach(e);
+      ? { ballot: e.ballot, value: e.value, live: e.hasValue && !this.#leases.expired(e) } : undefined;
+    this.#leases.detach(e);
     e.promise = b;
     e.maxTerm = Math.max(e.maxTerm, b.t);
     e.ballot = b;
@@ -325,9 +308,7 @@ export class Acceptor {
     e.confirmed = confirmed || (!changed && e.confirmed);
     // A handoff marker is not renewed by its old node: it lives 3 heartbeats from its own commit.
     if (v !== null && v.handoffTo === undefined) {
-      e.attachedToGuardNode = true;
-      e.hash = entryHash(name, b, seq);
-      this.#node(v.gnode).set.add(e.hash);
+      this.#leases.attach(e, v.gnode, name, b, seq);
     }
     if (before !== undefined) this.#onChange?.({ name, before, ballot: b, value: v, seq });
   }
@@ -341,12 +322,12 @@ export class Acceptor {
     const unconfirmed: number[] = [];
     let over = false;
     this.#entries.forEach((e) => {
-      if (over || !e.hasValue || e.ballotTerm < 0 || this.#expired(e)) return;
+      if (over || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
       if (entries.length >= limit) {
         over = true;
         return;
       }
-      if (!this.#confirmed(e)) unconfirmed.push(entries.length);
+      if (!this.#leases.confirmed(e)) unconfirmed.push(entries.length);
       entries.push([e.name, e.ballot as Ballot, e.value as Value, e.seq]);
     });
     return over ? undefined : { entries, unconfirmed };
@@ -365,8 +346,8 @@ export class Acceptor {
       const decided = !unconfirmed.has(i);
       const e = this.#get(name);
       if (e !== undefined) {
-        const live = e.value !== null && !this.#expired(e);
-        const here = live && this.#confirmed(e);
+        const live = e.value !== null && !this.#leases.expired(e);
+        const here = live && this.#leases.confirmed(e);
         if (sameBallot(e.ballot, b) && seq <= e.seq) {
           if (decided && seq === e.seq) e.confirmed = true;
           return;
@@ -389,8 +370,8 @@ export class Acceptor {
   live(prefix = ''): LiveEntry[] {
     const out: LiveEntry[] = [];
     this.#entries.forEach((e) => {
-      if (!e.hasValue || e.ballotTerm < 0 || !e.startsWith(prefix) || this.#expired(e)) return;
-      out.push({ name: e.name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#confirmed(e) });
+      if (!e.hasValue || e.ballotTerm < 0 || !e.startsWith(prefix) || this.#leases.expired(e)) return;
+      out.push({ name: e.name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#leases.confirmed(e) });
     });
     return out;
   }
@@ -425,54 +406,7 @@ export class Acceptor {
   stateOf(name: string, ballot: Ballot): 'live' | 'expired' | 'other' {
     const e = this.#entries.get(name);
     if (e === undefined || !e.hasValue || e.compareBallot(ballot) !== 0) return 'other';
-    return this.#expired(e) ? 'expired' : 'live';
-  }
-
-  #detach(e: Entry): void {
-    const attached = e.attached;
-    if (attached === undefined) return;
-    const n = this.#node(attached);
-    // The node's renewals covered this entry until now: keep that as the entry's own renewal time.
-    if (n.renewedAt > e.renewedAt) {
-      e.renewedAt = n.renewedAt;
-      e.hb = n.hb;
-    }
-    n.set.remove(e.hash);
-    e.attachedToGuardNode = false;
-  }
-
-  #detachAll(node: string): void {
-    for (const e of this.#entries.attachedTo(node)) this.#detach(e);
-  }
-
-  /** Local time of the last renewal that covered `e`. */
-  #lastRenewal(e: Entry): number {
-    const attached = e.attached;
-    if (attached === undefined) return e.renewedAt;
-    const n = this.#nodes.get(attached);
-    return n !== undefined && n.renewedAt >= e.renewedAt ? n.renewedAt : e.renewedAt;
-  }
-
-  /** How long `e` stays live after its last renewal: 3 heartbeats of the renewal that covered it. */
-  #expiry(e: Entry): number {
-    const attached = e.attached;
-    if (attached !== undefined) {
-      const n = this.#nodes.get(attached);
-      if (n !== undefined && n.renewedAt >= e.renewedAt) return 3 * n.hb;
-    }
-    return 3 * e.hb;
-  }
-
-  #confirmed(e: Entry): boolean {
-    if (e.confirmed) return true;
-    const attached = e.attached;
-    if (attached === undefined) return false;
-    const n = this.#nodes.get(attached);
-    return n !== undefined && n.renewedAt > e.renewedAt;
-  }
-
-  #expired(e: Entry): boolean {
-    return e.hasValue && this.#clock.now() - this.#lastRenewal(e) >= this.#expiry(e);
+    return this.#leases.expired(e) ? 'expired' : 'live';
   }
 
   #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
@@ -488,7 +422,7 @@ export class Acceptor {
   }
 
   #view(e: Entry): EntryView {
-    const v: { -readonly [K in keyof EntryView]: EntryView[K] } = { value: e.value, seq: e.seq, expired: this.#expired(e) };
+    const v: { -readonly [K in keyof EntryView]: EntryView[K] } = { value: e.value, seq: e.seq, expired: this.#leases.expired(e) };
     if (e.promise !== undefined) v.promise = e.promise;
     if (e.ballot !== undefined) v.ballot = e.ballot;
     return v;
