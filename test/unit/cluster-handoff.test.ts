@@ -5,10 +5,9 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { AbortedError, NoConsensusError, OwnerNotAliveError, TimeoutError } from '../../lib/index.js';
-import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
-import { PROTOCOL_VERSION, type Ballot, type Message } from '../../lib/protocol/messages.js';
+import type { Ballot } from '../../lib/protocol/messages.js';
 import type { TestCluster } from '../../lib/testing.js';
-import { all, expectReject, nodeAt, registerEventually, withCluster } from './cluster-helpers.js';
+import { all, expectReject, injectAs, nodeAt, registerEventually, tapMessages, withCluster } from './cluster-helpers.js';
 
 const HB = 1000;
 const opts = { nodes: 3, settings: { heartbeat: HB } };
@@ -133,22 +132,11 @@ test('handoff: a probe of a marker whose target guard here waits for its go -> h
     const held = n1.acceptor.live('h')[0];
     assert.ok(held !== undefined);
     const target = n2.spawn();
-    // What n2 sends n3, decoded.
-    const toN3: Message[] = [];
-    const deliver = c.net.deliver.bind(c.net);
-    c.net.deliver = (from, to, bytes) => {
-      if (from === n2.id && to === n3.id) {
-        const d = decodeFrame(bytes);
-        if (d.ok) toN3.push(...d.frame.messages);
-      }
-      return deliver(from, to, bytes);
-    };
-    const inject = (sender: { id: string; incarnation: number }, messages: Message[]): void =>
-      n2.injectFrame(encodeFrame({ version: PROTOCOL_VERSION, sender: sender.id, inc: sender.incarnation, messages }));
+    const toN3 = tapMessages(c, n2.id, n3.id);
     // n1 offers the name to an owner on n2: n2's guard now waits for the go (which never comes here).
-    inject(n1, [{ type: 'hoff', rid: 1, name: 'h', owner: target.ref, from: held.ballot }]);
+    injectAs(n2, n1, [{ type: 'hoff', rid: 1, name: 'h', owner: target.ref, from: held.ballot }]);
     await c.clock.flush();
-    const probe = (rid: number, b: Ballot): void => inject(n3, [{ type: 'probe', rid, name: 'h', owner: target.ref, b }]);
+    const probe = (rid: number, b: Ballot): void => injectAs(n2, n3, [{ type: 'probe', rid, name: 'h', owner: target.ref, b }]);
     probe(2, held.ballot);
     probe(3, { t: held.ballot.t + 1, g: held.ballot.g });
     await c.clock.flush();

@@ -4,7 +4,8 @@
  */
 import * as assert from 'uvu/assert';
 import type { PesNode } from '../../lib/node.js';
-import type { EntryView } from '../../lib/protocol/messages.js';
+import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
+import { PROTOCOL_VERSION, type EntryView, type Message } from '../../lib/protocol/messages.js';
 import { createTestCluster, type TestCluster, type TestClusterOptions } from '../../lib/testing.js';
 
 /** Runs `fn` against a fresh test cluster and always stops it, whatever `fn` does. */
@@ -60,6 +61,25 @@ export function entryOf(n: PesNode, name: string): EntryView | undefined {
 /** Whether node `n`'s acceptor answers reads at all (it does not while recovering). */
 export function readOk(n: PesNode, name: string): boolean {
   return n.acceptor.read({ type: 'read', rid: 1, name }).ok;
+}
+
+/** From now on, every message `from` sends `to` (decoded), in order: a tap on the in-memory network. */
+export function tapMessages(c: TestCluster, from: string, to: string): Message[] {
+  const seen: Message[] = [];
+  const deliver = c.net.deliver.bind(c.net);
+  c.net.deliver = (f, t, bytes) => {
+    if (f === from && t === to) {
+      const d = decodeFrame(bytes);
+      if (d.ok) seen.push(...d.frame.messages);
+    }
+    return deliver(f, t, bytes);
+  };
+  return seen;
+}
+
+/** Hands `target` a frame of `messages` as if node `sender` had sent it. */
+export function injectAs(target: PesNode, sender: PesNode, messages: Message[]): void {
+  target.injectFrame(encodeFrame({ version: PROTOCOL_VERSION, sender: sender.id, inc: sender.incarnation, messages }));
 }
 
 /** Sum of messages every node's transport has sent. */

@@ -9,9 +9,7 @@ import { Acceptor } from '../../lib/acceptor/acceptor.js';
 import { ManualClock } from '../../lib/clock.js';
 import { initialState, ownValue, transition, type GuardContext, type GuardEffect, type GuardEvent, type GuardState } from '../../lib/guard/machine.js';
 import type { Ballot, Message, OwnerRef, PrepareReply, Value } from '../../lib/protocol/messages.js';
-import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
-import { PROTOCOL_VERSION } from '../../lib/protocol/messages.js';
-import { entryOf, nodeAt, withCluster } from './cluster-helpers.js';
+import { entryOf, injectAs, nodeAt, tapMessages, withCluster } from './cluster-helpers.js';
 
 // ---- one acceptor ------------------------------------------------------------------------------------
 
@@ -290,21 +288,15 @@ test('cluster: a probe for a ballot whose guard is still acquiring (acks in flig
   withCluster({ nodes: 3, settings: { heartbeat: HB } }, async (c) => {
     const [n1, n2] = [nodeAt(c, 0), nodeAt(c, 1)];
     c.net.set({ minDelay: 10, maxDelay: 10 });
-    const replies: Message[] = [];
-    const deliver = c.net.deliver.bind(c.net);
-    c.net.deliver = (from, to, bytes) => {
-      const r = decodeFrame(bytes);
-      if (r.ok && from === n1.id && to === n2.id) for (const m of r.frame.messages) if (m.type === 'probeR') replies.push(m);
-      return deliver(from, to, bytes);
-    };
+    const toN2 = tapMessages(c, n1.id, n2.id);
     const p = n1.register('pending', n1.spawn());
     await c.advance(5); // n1 has accepted its own value; the peer's accept is still on its way
     const mine = entryOf(n1, 'pending');
     assert.ok(mine?.ballot !== undefined && mine.value != null, 'accepted here already');
     const probe: Message = { type: 'probe', rid: 77, name: 'pending', owner: mine.value.owner, b: mine.ballot };
-    n1.injectFrame(encodeFrame({ version: PROTOCOL_VERSION, sender: n2.id, inc: n2.incarnation, messages: [probe] }));
+    injectAs(n1, n2, [probe]);
     await c.advance(15);
-    assert.equal(replies.map((m) => m.type === 'probeR' && m.holds), [true]);
+    assert.equal(toN2.filter((m) => m.type === 'probeR').map((m) => m.type === 'probeR' && m.holds), [true]);
     assert.ok((await c.run(p)).valid);
   }));
 
