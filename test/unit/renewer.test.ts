@@ -134,7 +134,9 @@ function holding(i: number): Holding {
   };
 }
 
-function syncRig(names: number): { renewer: Renewer; sent: { to: string; msg: Message }[]; reply: (from: string, msg: Message) => void } {
+interface SyncRig { renewer: Renewer; sent: { to: string; msg: Message }[]; reply: (from: string, msg: Message) => void }
+
+function syncRig(names: number): SyncRig {
   const clock = new ManualClock();
   const { rpc, sent, reply } = fakeRpc();
   const renewer = new Renewer({ clock, rpc, members: () => MEMBERS, heartbeat: () => HB, random: () => 0.5 });
@@ -145,12 +147,18 @@ function syncRig(names: number): { renewer: Renewer; sent: { to: string; msg: Me
 const syncsTo = (sent: { to: string; msg: Message }[], peer: string): SyncMsg[] =>
   sent.filter((s) => s.to === peer && s.msg.type === 'sync').map((s) => s.msg as SyncMsg);
 
-test('renewer sync: parts go out a few at a time; a duplicated reply neither completes the sync nor sends more', () => {
-  const { renewer, sent, reply } = syncRig(6000);
+/** A renewal round that member a acks and member b refuses (it counts no names), so b is synced. */
+function roundWhereBDisagrees({ renewer, sent, reply }: SyncRig, names: number): void {
   renewer.renewNow();
   const renew = sent.find((s) => s.to === 'b' && s.msg.type === 'renew')?.msg as { rid: number };
-  reply('a', { type: 'renewR', rid: renew.rid, ok: true, count: 6000, digest: 0 });
+  reply('a', { type: 'renewR', rid: renew.rid, ok: true, count: names, digest: 0 });
   reply('b', { type: 'renewR', rid: renew.rid, ok: false, count: 0, digest: 0 });
+}
+
+test('renewer sync: parts go out a few at a time; a duplicated reply neither completes the sync nor sends more', () => {
+  const rig = syncRig(6000);
+  const { renewer, sent, reply } = rig;
+  roundWhereBDisagrees(rig, 6000);
   let parts = syncsTo(sent, 'b');
   assert.ok(parts.length >= 1 && parts.length < 6, `a window of parts first (${parts.length})`);
   assert.is(parts[0]?.parts, 6);
@@ -174,11 +182,9 @@ test('renewer sync: parts go out a few at a time; a duplicated reply neither com
 });
 
 test('renewer sync: a reply for a part never sent is ignored', () => {
-  const { renewer, sent, reply } = syncRig(10);
-  renewer.renewNow();
-  const renew = sent.find((s) => s.to === 'b' && s.msg.type === 'renew')?.msg as { rid: number };
-  reply('a', { type: 'renewR', rid: renew.rid, ok: true, count: 10, digest: 0 });
-  reply('b', { type: 'renewR', rid: renew.rid, ok: false, count: 0, digest: 0 });
+  const rig = syncRig(10);
+  const { renewer, sent, reply } = rig;
+  roundWhereBDisagrees(rig, 10);
   const [part] = syncsTo(sent, 'b');
   assert.is(part?.parts, 1);
   reply('b', { type: 'syncR', rid: part?.rid as number, part: 7, refused: [] });
