@@ -146,21 +146,21 @@ export class GuardRecord implements Holding {
 
   /** Takes every handoff waiter. */
   takeHandoffs(): HandoffWaiter[] {
-    const w = this.#waiters;
-    if (w === undefined) return [];
-    const out = w.handoffs;
-    w.handoffs = [];
-    if (w.stops.length === 0) this.#waiters = undefined;
-    return out;
+    return this.#take('handoffs');
   }
 
   /** Takes every stop waiter. */
   takeStops(): (() => void)[] {
+    return this.#take('stops');
+  }
+
+  /** Empties one list of waiters; the holder of both goes when both are empty. */
+  #take<K extends 'handoffs' | 'stops'>(kind: K): { handoffs: HandoffWaiter[]; stops: (() => void)[] }[K] {
     const w = this.#waiters;
     if (w === undefined) return [];
-    const out = w.stops;
-    w.stops = [];
-    if (w.handoffs.length === 0) this.#waiters = undefined;
+    const out = w[kind];
+    w[kind] = [] as typeof out;
+    if (w.handoffs.length === 0 && w.stops.length === 0) this.#waiters = undefined;
     return out;
   }
 }
