@@ -65,7 +65,7 @@ try {
     case 'reg64-n1': {
       const c = scenario === 'reg1' ? 1 : 64;
       const on = scenario === 'reg64-n1' ? n1 : n2;
-      await registerRun([on], c, 1000); // warm-up
+      for (let w = 0; w < 3; w++) await registerRun([on], c, 3000); // warm-up, releases included
       before = await clocks();
       // Names stay held: the release (owner exit, tombstones) would fall into the profiled window.
       const r = await registerRun([on], c, ms, false);

@@ -32,6 +32,8 @@ const RUNS = QUICK ? 1 : 3;
 const LOAD_MS = QUICK ? 1000 : 2000;
 /** Unmeasured warm-up before each load row, at the row's concurrency. */
 const WARM_MS = QUICK ? 300 : 6000;
+/** Registration rows split their warm-up into this many runs, each ending with its owners' exit. */
+const WARM_CYCLES = QUICK ? 1 : 3;
 const WINDOW_MS = QUICK ? 1000 : 20_000;
 const SIZES = QUICK ? [10_000] : [10_000, 100_000];
 /** `BENCH_RESOURCES_ONLY=1`: only the held-names windows (CPU and memory), about 2 minutes. */
@@ -116,7 +118,7 @@ async function main(): Promise<void> {
   out();
   out(`${os.cpus().length} × ${os.cpus()[0]?.model.trim() ?? 'cpu'}, ${fmtMb(os.totalmem())} MB RAM, Node ${process.version}, ${os.platform()} ${os.release()}; pes ${commit}.`);
   out(`3 node processes (${script.compiled ? 'compiled JavaScript, as deployed' : 'TypeScript through tsx'}) on tcp loopback (ZeroMQ mesh), heartbeat ${HEARTBEAT} ms (default); load windows ${LOAD_MS / 1000} s, ` +
-    `resource windows ${WINDOW_MS / 1000} s; each load row the median of ${RUNS} run${RUNS > 1 ? 's' : ''} after a ${WARM_MS / 1000} s warm-up at its concurrency.`);
+    `resource windows ${WINDOW_MS / 1000} s; each load row the median of ${RUNS} run${RUNS > 1 ? 's' : ''} after a ${WARM_MS / 1000} s warm-up at its concurrency${WARM_CYCLES > 1 ? ` (registrations: ${WARM_CYCLES} runs, each ending with its release)` : ''}.`);
   out(`Machine load average (1 min) at start: ${load()}${(os.loadavg()[0] ?? 0) > 1 ? ' — other processes are using the CPU, so the figures below understate what pes does on a quiet machine' : ''}.`);
   out();
 
@@ -259,10 +261,12 @@ async function throughputSections(script: NodeScript): Promise<{ regRows: Row[];
     for (const c of p.callers) {
       const runs: RunResult[] = [];
       // Each row warms up at its own concurrency first (not measured), and the rows report steady state.
-      // After the previous row's burst of releases, V8 deoptimizes functions shared by registration and
-      // release and re-optimizes them at this row's pace: at one caller the rate climbed from about
-      // 900/s to 2,000/s over the first 6 s (measured with --trace-deopt on the caller's node).
-      await registerRun(p.nodes, c, WARM_MS);
+      // Every release burst (the owners' exit after a run) sends shapes the optimized code has not seen,
+      // so V8 deoptimizes functions shared by registration and release and re-optimizes them at this
+      // row's pace; the first cycles after a cluster starts run at about half speed at one caller
+      // (measured with --trace-deopt on the caller's node). So the warm-up is WARM_CYCLES short runs,
+      // each ending with its release, rather than one long run with a single release at its end.
+      for (let w = 0; w < WARM_CYCLES; w++) await registerRun(p.nodes, c, WARM_MS / WARM_CYCLES);
       for (let i = 0; i < RUNS; i++) runs.push(await registerRun(p.nodes, c, LOAD_MS, true, throughput.nodes));
       regRows.push({ label: p.label, callers: c, runs });
       log(`register ${p.label} ×${c}: ${runs.map((r) => fmtInt(r.rate)).join(' / ')} /s`);

@@ -3,9 +3,10 @@
  * bench/.build with the project's own compiler (bench/tsconfig.build.json), so the measured nodes run
  * as a production deployment would: compiled JS, no tsx loader (which adds a second V8 isolate, about
  * 40 MB of RSS, to every process). Type errors do not stop the emit; a failed build falls back to tsx.
+ * {@link buildBaseline} compiles the same from a git commit, for A/B comparisons in one run.
  */
 import { execFileSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -41,4 +42,31 @@ export function buildNodeScript(log: (m: string) => void): NodeScript {
     return tsxScript();
   }
   return { script: BUILT_NODE, execArgv: [], compiled: true };
+}
+
+/**
+ * Compiles `lib/` and the node process as they are at git `ref` (a commit, branch or tag) into
+ * bench/.base/<commit>/, with this checkout's node_modules and compiler, and returns how to start
+ * nodes from it. Throws when the ref is unknown or the build emits nothing.
+ */
+export function buildBaseline(ref: string, log: (m: string) => void): NodeScript & { readonly commit: string } {
+  const commit = execFileSync('git', ['rev-parse', '--short', `${ref}^{commit}`], { cwd: ROOT, encoding: 'utf8' }).trim();
+  const dir = path.join(BENCH, '.base', commit);
+  const built = path.join(dir, 'bench', '.build', 'bench', 'fixtures', 'node.js');
+  if (!existsSync(built)) {
+    log(`compiling ${ref} (${commit}) into ${path.relative(ROOT, dir)}`);
+    rmSync(dir, { recursive: true, force: true });
+    mkdirSync(dir, { recursive: true });
+    const tar = execFileSync('git', ['archive', commit, 'lib', 'bench', 'tsconfig.json', 'package.json'], { cwd: ROOT, maxBuffer: 256 * 2 ** 20 });
+    execFileSync('tar', ['-x', '-C', dir], { input: tar });
+    symlinkSync(path.join(ROOT, 'node_modules'), path.join(dir, 'node_modules'));
+    try {
+      execFileSync(path.join(ROOT, 'node_modules', '.bin', 'tsc'), ['-p', path.join(dir, 'bench', 'tsconfig.build.json')],
+        { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], timeout: 120_000 });
+    } catch {
+      // Type errors do not stop the emit (noEmitOnError: false); a missing output is checked below.
+    }
+    if (!existsSync(built)) throw new Error(`building ${ref} (${commit}) emitted no node script`);
+  }
+  return { script: built, execArgv: [], compiled: true, commit };
 }

@@ -43,6 +43,8 @@ export interface NodeProcessOptions {
   readonly script?: NodeScript;
   /** Extra node flags for the child (e.g. --cpu-prof). */
   readonly execArgv?: readonly string[];
+  /** Extra environment variables for the child (added to this process's environment). */
+  readonly env?: Readonly<Record<string, string>>;
 }
 
 /** One node process. */
@@ -63,6 +65,7 @@ export class NodeProcess {
     this.child = fork(script.script, [], {
       execArgv: [...script.execArgv, '--expose-gc', ...(options.execArgv ?? [])],
       serialization: 'advanced',
+      env: { ...process.env, ...options.env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     });
     if (this.child.pid === undefined) throw new Error(`could not start node process ${id}`);
