@@ -14,7 +14,7 @@
  */
 import { buildBaseline, buildNodeScript, type NodeScript } from './lib/build.js';
 import { Cluster, type NodeProcess } from './lib/cluster.js';
-import { bulk, lookupRun, registerRun, type HeldSet, type RunResult } from './lib/scenarios.js';
+import { bulk, lookupRun, registerRun, warmUp, type HeldSet, type RunResult } from './lib/scenarios.js';
 import { fmtInt, fmtMs, median, table } from './lib/stats.js';
 
 const args = process.argv.slice(2);
@@ -52,15 +52,11 @@ try {
   for (const [i, v] of variants.entries()) {
     const c = await Cluster.start({ size: 3, name: `l${i}`, script: v.script, env: v.env });
     clusters.push(c);
-    const [, n2, n3] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
+    const [, , n3] = c.nodes as [NodeProcess, NodeProcess, NodeProcess];
     const set: HeldSet = { prefix: 'held', count: 1000, holder: n3 };
     sets.push(set);
     await bulk(n3, set.prefix, 0, set.count, 30_000);
-    // Warm-up: the JIT settles only after a few registration and release cycles (see bench/README.md).
-    for (let w = 0; w < 3; w++) {
-      await registerRun([n2], 1, 3000);
-      await lookupRun([n2], [set], 1, 1000);
-    }
+    await warmUp(c.nodes, 3, 1000, set);
   }
   const samples: Sample[][] = variants.map(() => []);
   const rows: string[][] = [];

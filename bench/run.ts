@@ -23,7 +23,7 @@ import { buildNodeScript, type NodeScript } from './lib/build.js';
 import { Cluster, type NodeProcess } from './lib/cluster.js';
 import type { MeasureResult, StatusResult, WhereisResult } from './lib/protocol.js';
 import {
-  bulk, lookupRun, measureAll, registerRun, split, waitHeld, whereisSample, type HeldSet, type RunResult,
+  bulk, lookupRun, measureAll, registerRun, split, waitHeld, warmUp, whereisSample, type HeldSet, type RunResult,
 } from './lib/scenarios.js';
 import { fmtCounts, fmtInt, fmtMb, fmtMs, fmtPct, median, mergeCounts, table } from './lib/stats.js';
 
@@ -248,8 +248,9 @@ async function throughputSections(script: NodeScript): Promise<{ regRows: Row[];
   const [n1, n2, n3] = throughput.nodes as [NodeProcess, NodeProcess, NodeProcess];
   log(`cluster formed: ${throughput.nodes.map((n) => `${n.id} pid ${n.pid}`).join(', ')}`);
 
-  // Warm up the JIT of every node (not measured).
-  await registerRun([n1, n2, n3], 24, QUICK ? 300 : 1000);
+  // Warm up the JIT of every node (not measured): registrations at 1 and 64 callers on every node,
+  // each run ending with its release, until one caller's latency no longer drifts.
+  await warmUp(throughput.nodes, QUICK ? 1 : 3, QUICK ? 300 : 1000);
 
   const regRows: Row[] = [];
   const placements: { label: string; nodes: NodeProcess[]; callers: readonly number[] }[] = [

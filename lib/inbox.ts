@@ -11,7 +11,7 @@ import type { ClusterConfig } from './cluster/config.js';
 import type { Membership } from './cluster/membership.js';
 import type { Delivery } from './delivery.js';
 import type { Clock } from './clock.js';
-import type { Ballot, GossipMsg, Message, RequestMsg, StatusReply, Value } from './protocol/messages.js';
+import type { Ballot, DecidedMsg, GossipMsg, Message, RequestMsg, StatusReply, Value } from './protocol/messages.js';
 import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
@@ -39,6 +39,8 @@ export interface InboxParts {
   readonly decided: (name: string, b: Ballot, v: Value | null, seq: number) => void;
   /** Handlers of node calls, by topic. */
   readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
+  /** Runs work nobody waits for once this turn's outgoing frames have left (see Transport.afterFlush). */
+  readonly afterFlush: (fn: () => void) => void;
 }
 
 /** Most live values a member sends a starting node; with more, the node waits an expiry period instead. */
@@ -51,6 +53,8 @@ export class Inbox {
   readonly #p: InboxParts;
   readonly #peerInc = new Map<string, number>();
   readonly #noticed = new Map<string, number>();
+  /** Grant notices ('own') waiting for this turn's replies to leave, in arrival order. */
+  #notices: DecidedMsg[] = [];
   /** Acceptor requests served, and refused because the sender is not a member. */
   requests = 0;
   rejected = 0;
@@ -92,6 +96,22 @@ export class Inbox {
     this.#p.rpc.send(from, this.#p.gossip());
   }
 
+  /**
+   * A grant notice waits until this turn's frames have left. It changes no answer a peer is waiting
+   * for, and notices ride in the same frames as requests (first), so handling them at once would put
+   * learning a value, often a new entry, between a request and its reply. Notices keep their order.
+   */
+  #deferNotice(m: DecidedMsg): void {
+    this.#notices.push(m);
+    if (this.#notices.length > 1) return;
+    this.#p.afterFlush(() => {
+      const notices = this.#notices;
+      this.#notices = [];
+      if (!this.#p.serving()) return;
+      for (const n of notices) this.#p.decided(n.name, n.b, n.v, n.seq);
+    });
+  }
+
   #onRequest(from: string, m: RequestMsg | Message): void {
     const p = this.#p;
     if (!p.serving()) return;
@@ -129,7 +149,7 @@ export class Inbox {
       case 'mget': return p.changes.onGet(from, m);
       case 'mset': return p.changes.onSet(from, m);
       case 'status': return reply({ type: 'statusR', rid: m.rid, ...p.status() });
-      case 'own': return p.decided(m.name, m.b, m.v, m.seq);
+      case 'own': return this.#deferNotice(m);
       case 'ncall': {
         const handler = p.calls.get(m.topic);
         if (handler === undefined) return reply({ type: 'ncallR', rid: m.rid, ok: false, err: 'not-found' });

@@ -87,7 +87,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   const clock = options.clock ?? new SystemClock();
   const random = options.random ?? Math.random;
   const id = options.transport?.id ?? options.id ?? `pes-${process.pid}-${++anonymous}`;
-  const transport = options.transport ?? new MemoryTransport(new MemoryNetwork(clock), id, Math.floor(clock.wallNow()));
+  const transport: Transport = options.transport ?? new MemoryTransport(new MemoryNetwork(clock), id, Math.floor(clock.wallNow()));
   if (transport.id !== id) throw new InvalidArgumentError('id', 'id must match the transport id');
   const incarnation = transport.incarnation;
   const phaseTimeout = positive('phaseTimeout', options.phaseTimeout ?? 500);
@@ -163,6 +163,10 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
     serving: () => host.serving(),
     status: () => ({ node: id, members: membership.list(), live: liveNodes(), held: registry.heldNames, voting: acceptor.voting }),
     gossip: () => gossip.message(), clock, calls: calls.handlers,
+    afterFlush: (fn) => {
+      if (transport.afterFlush === undefined) queueMicrotask(fn);
+      else transport.afterFlush(fn);
+    },
     decided: (name, b, v, seq) => {
       if (v === null) return watches.onReleased(name, b);
       acceptor.learn(name, b, v, seq);

@@ -112,6 +112,24 @@ export async function lookupRun(
   return merge(parts, await cpu);
 }
 
+/**
+ * Brings a fresh cluster's JIT to steady state before anything is measured: `cycles` rounds of one
+ * caller registering on each node in turn, 64 callers spread over the nodes, each run ending with its
+ * owners' exit, and one caller on every other node looking up `set` (held on its holder) when given. Every release burst shows V8 message
+ * shapes the registration path has not seen and deoptimizes shared code; only after a few such cycles
+ * does one caller's latency settle (see bench/README.md, "Warm-up").
+ */
+export async function warmUp(nodes: readonly NodeProcess[], cycles: number, runMs: number, set?: HeldSet): Promise<void> {
+  for (let c = 0; c < cycles; c++) {
+    for (const n of nodes) await registerRun([n], 1, runMs);
+    await registerRun(nodes, 64, runMs);
+    if (set !== undefined) {
+      const callers = nodes.filter((n) => n !== set.holder);
+      await lookupRun(callers, callers.map(() => set), callers.length, runMs); // one caller on each
+    }
+  }
+}
+
 /** Registers `count` names `${prefix}/${i}` on `node`. */
 export function bulk(node: NodeProcess, prefix: string, from: number, count: number, deadlineMs: number, concurrency = 256): Promise<BulkResult> {
   return node.request<BulkResult>({ cmd: 'regBulk', prefix, from, count, concurrency, deadlineMs }, deadlineMs + 30_000);

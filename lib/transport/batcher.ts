@@ -16,6 +16,7 @@ export class Batcher {
   #pending = new Map<string, Message[]>();
   #lazy = new Map<string, Message[]>();
   #scheduled = false;
+  #after: (() => void)[] = [];
   #lazyTimer: TimerHandle | undefined;
   #closed = false;
 
@@ -40,6 +41,19 @@ export class Batcher {
     }
   }
 
+  /**
+   * Runs `fn` right after the next flush of this turn's batches (scheduling one when none is due).
+   * An exception in `fn` surfaces as uncaught, without stopping the flush or the other callbacks.
+   */
+  after(fn: () => void): void {
+    if (this.#closed) return;
+    this.#after.push(fn);
+    if (!this.#scheduled) {
+      this.#scheduled = true;
+      setImmediate(() => this.#flush());
+    }
+  }
+
   /** Drops everything queued and stops (idempotent). */
   close(): void {
     this.#closed = true;
@@ -47,17 +61,29 @@ export class Batcher {
     this.#lazyTimer = undefined;
     this.#pending = new Map();
     this.#lazy = new Map();
+    this.#after = [];
   }
 
   #flush(): void {
     this.#scheduled = false;
     const out = this.#pending;
     this.#pending = new Map();
+    const after = this.#after;
+    if (after.length > 0) this.#after = [];
     if (this.#closed) return;
     for (const [peer, eager] of out) {
       const held = this.#lazy.get(peer);
       if (held !== undefined) this.#lazy.delete(peer);
       this.#out(peer, held === undefined ? eager : [...held, ...eager]);
+    }
+    for (const fn of after) {
+      try {
+        fn();
+      } catch (err) {
+        queueMicrotask(() => {
+          throw err;
+        });
+      }
     }
   }
 

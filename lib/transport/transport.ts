@@ -47,6 +47,12 @@ export interface Transport {
    * ones; it still goes out before any message queued for the same peer after it.
    */
   send(peer: string, message: Message, lazy?: boolean): void;
+  /**
+   * Runs `fn` once the messages queued so far in this turn have been handed to the network. Work that
+   * no peer waits for (a notice) goes here so that the replies of the turn leave first. A transport that
+   * hands messages over at once may omit it; callers then run `fn` in a microtask.
+   */
+  afterFlush?(fn: () => void): void;
   /** Starts talking to a peer (idempotent). */
   addPeer(peer: PeerAddress): void;
   /** Stops talking to a peer (idempotent). */

@@ -187,6 +187,15 @@ export class ZmqTransport implements Transport {
     this.#batches.add(peer, message, lazy);
   }
 
+  /**
+   * Runs `fn` right after this turn's frames are handed to libzmq (see {@link Transport.afterFlush});
+   * when the transport is not running, in a microtask (nothing is sent then anyway).
+   */
+  afterFlush(fn: () => void): void {
+    if (this.#phase !== 'running') queueMicrotask(fn);
+    else this.#batches.after(fn);
+  }
+
 
   /**
    * Starts talking to a peer (idempotent). The same id with a new endpoint or key replaces the DEALER.
