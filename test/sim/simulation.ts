@@ -19,10 +19,11 @@ export interface SimOptions {
   /** Print every step (for replays). */
   readonly trace?: boolean;
   /**
-   * 'races' also fills the otherwise idle steps with operations on one name a few milliseconds apart
-   * from two nodes: a registration, handoff or unregister, then a registration or unregister elsewhere.
-   * Rivals then prepare, probe and take over while the other side is mid-commit or mid-handoff. Default 'standard' (the schedules a
-   * seed has always meant).
+   * 'races' also fills the otherwise idle steps with operations on one name a few milliseconds apart:
+   * a registration, handoff, unregister or the holder's exit on one node, then a registration or
+   * unregister on another, the exit of the owner the first action was about (mid-registration or
+   * mid-handoff), or (5 nodes) the removal of the first node from the cluster. Rivals then prepare, probe and take over while the other side is mid-commit or
+   * mid-handoff. Default 'standard' (the schedules a seed has always meant).
    */
   readonly mix?: 'standard' | 'races';
 }
@@ -166,20 +167,36 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       const other = nodeAt(j);
       const gap = rnd.int(0, 8);
       const first = rnd.next();
-      if (first < 0.35) {
-        const a = spawn(i);
-        trace(`race: register ${name} on ${node.id} for ${key(a.ref)}`);
-        quiet(node.register(name, a));
+      const holderHere = ownersOf(i).find((o) => node.registration(name)?.owner.id === o.ref.id);
+      // The owner the first action is about: the registering one, the handoff's target, or the holder.
+      let involved: Owner | undefined;
+      if (first < 0.3 || (first >= 0.85 && holderHere === undefined)) {
+        involved = spawn(i);
+        trace(`race: register ${name} on ${node.id} for ${key(involved.ref)}`);
+        quiet(node.register(name, involved));
+      } else if (first < 0.7) {
+        involved = spawn(rnd.pick(alive));
+        trace(`race: update ${name} -> ${key(involved.ref)} via ${node.id}`);
+        quiet(node.update(name, involved));
       } else if (first < 0.85) {
-        const to = spawn(rnd.pick(alive));
-        trace(`race: update ${name} -> ${key(to.ref)} via ${node.id}`);
-        quiet(node.update(name, to));
-      } else {
         trace(`race: unregister ${name} via ${node.id}`);
         quiet(node.unregister(name));
+      } else if (holderHere !== undefined) {
+        trace(`race: holder ${key(holderHere.ref)} of ${name} exits`);
+        holderHere.exit(rnd.next() < 0.5 ? 'normal' : new Error('crash'));
       }
       await cluster.advance(gap);
-      if (rnd.next() < 0.85) {
+      const second = rnd.next();
+      if (second < 0.2 && involved?.alive === true) {
+        // The owner exits while its registration or handoff is in flight (or just granted).
+        trace(`race: ${gap} ms later, ${key(involved.ref)} exits`);
+        involved.exit(rnd.next() < 0.5 ? 'normal' : new Error('crash'));
+      } else if (second >= 0.82 && second < 0.88 && other.nodes().length > 3 && other.nodes().includes(node.id)) {
+        // A membership change races the first action: the node it ran on is removed from the cluster.
+        faultPoint();
+        trace(`race: ${gap} ms later, leave ${node.id} via ${other.id}`);
+        quiet(other.leave(node.id));
+      } else if (second < 0.88) {
         const b = spawn(j);
         trace(`race: ${gap} ms later, register ${name} on ${other.id} for ${key(b.ref)}`);
         quiet(other.register(name, b));
