@@ -131,8 +131,13 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
     period: () => expiryDuration(hb()) + hb(), retryMs: phaseTimeout * 2, onVote: () => acceptor.startVoting(),
     adopt: (entries, unconfirmed) => acceptor.adopt(entries, unconfirmed),
   });
+  // When this node adopted its current member list (a membership change waits until every live value
+  // was renewed after it: see MembershipChanges).
+  let membersChangedAt = clock.now();
   const changes = new MembershipChanges({
     clock, rpc, membership, phaseTimeout,
+    settled: () => !acceptor.liveRenewedBy(membersChangedAt),
+    settleWait: () => 4 * hb() + 4 * phaseTimeout,
     addPeer: (m) => transport.addPeer(m), removePeer: (peer) => transport.removePeer(peer),
     self, spawn: () => owners.spawn(), shards,
     register: (name, owner) => registry.register(name, owner),
@@ -152,6 +157,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   });
   host.events.on('lost', (e) => watches.onLost(e.name, e.owner, id, e.token));
   membership.onChange((ids) => {
+    membersChangedAt = clock.now();
     for (const m of membership.list().members) transport.addPeer(m);
     host.events.emit('members', ids);
   });

@@ -317,6 +317,20 @@ export class Acceptor {
    * Every live value as sync entries, or undefined when there are more than `limit` (a starting node
    * then waits out an expiry period instead of copying them).
    */
+  /**
+   * Whether a live value here was last renewed (by its guard, a commit, a sync or a grant notice) at or
+   * before local time `t`: one that may not yet be stored on a majority of a member list this node
+   * adopted at `t`.
+   */
+  liveRenewedBy(t: number): boolean {
+    let found = false;
+    this.#entries.forEach((e) => {
+      if (found || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
+      if (this.#leases.lastRenewal(e) <= t) found = true;
+    });
+    return found;
+  }
+
   liveEntries(limit: number): { entries: SyncEntry[]; unconfirmed: number[] } | undefined {
     const entries: SyncEntry[] = [];
     const unconfirmed: number[] = [];

@@ -4,7 +4,9 @@
  * (so it builds on the last change even if gossip has not carried it here yet), applies one addition or
  * removal, and installs the result at a majority of both the old and the new list before releasing the
  * name. Since a majority of N and one of N±1 always overlap, the next change sees this one.
- * A second change started meanwhile is refused with a ConfigError.
+ * A second change started meanwhile is refused with a ConfigError. A change also waits until the
+ * members it asks hold no live value that was not renewed since they adopted their list (a value
+ * accepted under the previous list may sit on a majority of that list only).
  */
 import type { Clock } from '../clock.js';
 import { AlreadyRegisteredError, ConfigError, NoConsensusError, TimeoutError } from '../errors.js';
@@ -31,6 +33,13 @@ export interface ChangeComponents {
   readonly phaseTimeout: number;
   /** This node's acceptor shard count (must be equal cluster-wide). */
   readonly shards: number;
+  /**
+   * Whether every live value this node's acceptor holds was renewed since this node adopted its
+   * current member list (each one then sits on a majority of that list, or will expire unrenewed).
+   */
+  readonly settled: () => boolean;
+  /** How long a change waits for the members to settle before it is refused, in ms. */
+  readonly settleWait: () => number;
 }
 
 export class MembershipChanges {
@@ -113,7 +122,9 @@ export class MembershipChanges {
 
   /** mget: this node's list, for a change in progress elsewhere. */
   onGet(from: string, m: MembersGetMsg): void {
-    if (this.#c.membership.has(from)) this.#c.rpc.send(from, { type: 'mgetR', rid: m.rid, members: this.#c.membership.list() });
+    if (this.#c.membership.has(from)) {
+      this.#c.rpc.send(from, { type: 'mgetR', rid: m.rid, members: this.#c.membership.list(), settled: this.#c.settled() });
+    }
   }
 
   /** mset: adopt a changed list (from a member; from anyone in the new list only while this node joins). */
@@ -156,7 +167,7 @@ export class MembershipChanges {
         if (e instanceof AlreadyRegisteredError) throw new ConfigError('members', 'another membership change is in progress');
         throw e;
       }
-      const latest = await this.#newest();
+      const latest = await this.#settledNewest();
       c.membership.merge(latest);
       const next = apply(latest);
       if (next === undefined) return latest;
@@ -170,13 +181,33 @@ export class MembershipChanges {
     }
   }
 
-  /** The newest list among a majority of members' answers. */
-  async #newest(): Promise<MemberList> {
-    const members = this.#c.membership.ids();
-    const replies = await this.#ask(members, { type: 'mget', rid: 0 }, Math.floor(members.length / 2) + 1);
-    let newest = this.#c.membership.list();
-    for (const r of replies) if (r.type === 'mgetR' && r.members.version > newest.version) newest = r.members;
-    return newest;
+  /**
+   * The newest list among a majority of members' answers, once none of them holds a live value that was
+   * not renewed since it adopted its list. A value accepted under the previous list is on a majority of
+   * that list, which every majority of the current one meets; until renewals have copied it onto a
+   * majority of the current list, a second change could form a majority without any copy of it (and
+   * grant the name to a second owner). Waits up to `settleWait` (a lease period and a heartbeat: by then
+   * every such value is renewed or has expired), asking again every few phases; then refuses.
+   * @throws ConfigError while the members do not settle in time.
+   */
+  async #settledNewest(): Promise<MemberList> {
+    const c = this.#c;
+    const deadline = c.clock.now() + c.settleWait();
+    for (;;) {
+      const members = c.membership.ids();
+      const replies = await this.#ask(members, { type: 'mget', rid: 0 }, Math.floor(members.length / 2) + 1);
+      let newest = c.membership.list();
+      let settled = true;
+      for (const r of replies) {
+        if (r.type !== 'mgetR') continue;
+        if (r.members.version > newest.version) newest = r.members;
+        if (r.settled === false) settled = false;
+      }
+      if (settled) return newest;
+      const left = deadline - c.clock.now();
+      if (left <= 0) throw new ConfigError('members', 'a live name has not been renewed since the last membership change; retry later');
+      await new Promise<void>((resolve) => c.clock.setTimeout(resolve, Math.min(left, c.phaseTimeout * 2)));
+    }
   }
 
   /** Installs `next` at a majority of the old list and a majority of the new one. */

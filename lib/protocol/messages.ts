@@ -220,7 +220,11 @@ export interface ConfigEntry {
 
 /** Membership change, step 1: what member list do you have? */
 export interface MembersGetMsg { readonly type: 'mget'; readonly rid: number }
-export interface MembersGetReply { readonly type: 'mgetR'; readonly rid: number; readonly members: MemberList }
+export interface MembersGetReply {
+  readonly type: 'mgetR'; readonly rid: number; readonly members: MemberList;
+  /** False while this member's acceptor holds a live value not renewed since it adopted `members`. */
+  readonly settled?: boolean;
+}
 /** Membership change, step 2: adopt this list (if newer); the change holds once a majority acked. */
 export interface MembersSetMsg { readonly type: 'mset'; readonly rid: number; readonly members: MemberList }
 export interface MembersSetReply { readonly type: 'msetR'; readonly rid: number; readonly version: number }
