@@ -110,12 +110,14 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   const gossip = new Gossip({ self: id, rpc, membership, config });
   const termFloor = Math.floor(clock.wallNow()) * 1000;
   const acceptor = new Acceptor(
-    { clock, settings: () => config.values, onChange: (c) => watches.onAccepted(c) },
+    { clock, settings: () => config.values, onChange: (c) => watches.onAccepted(c), listVersion: () => membership.list().version },
     { shards, termFloor, voting: false },
   );
   const owners = new OwnerTable(id, incarnation);
   const hb = (): number => effectiveHeartbeat(config.get('heartbeat'));
-  const renewer = new Renewer<GuardRecord>({ clock, rpc, members: () => membership.ids(), heartbeat: hb, random });
+  const renewer = new Renewer<GuardRecord>({
+    clock, rpc, members: () => membership.ids(), heartbeat: hb, random, listVersion: () => membership.list().version,
+  });
   const registry = new Registry(
     {
       clock, rpc, membership, config, owners,
@@ -136,7 +138,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   let membersChangedAt = clock.now();
   const changes = new MembershipChanges({
     clock, rpc, membership, phaseTimeout,
-    settled: () => !acceptor.liveRenewedBy(membersChangedAt),
+    settled: () => !acceptor.unsettledSince(membersChangedAt),
     settleWait: () => 4 * hb() + 4 * phaseTimeout,
     addPeer: (m) => transport.addPeer(m), removePeer: (peer) => transport.removePeer(peer),
     self, spawn: () => owners.spawn(), shards,

@@ -42,6 +42,8 @@ export interface AcceptorComponents {
   readonly settings: () => AcceptorSettings;
   /** Told of every value change this acceptor accepts (not of renewals): ownership watches read it. */
   readonly onChange?: (change: AcceptedChange) => void;
+  /** The version of this node's member list (a renewal made under an older one counts for leases only). */
+  readonly listVersion?: () => number;
 }
 
 /** A value change as this acceptor accepted it. */
@@ -93,6 +95,7 @@ export class Acceptor {
   readonly #clock: Clock;
   readonly #settings: () => AcceptorSettings;
   readonly #onChange: ((change: AcceptedChange) => void) | undefined;
+  readonly #listVersion: () => number;
   readonly #entries: EntryTable;
   readonly #leases: Leases;
   #floor: number;
@@ -104,6 +107,7 @@ export class Acceptor {
     this.#clock = components.clock;
     this.#settings = components.settings;
     this.#onChange = components.onChange;
+    this.#listVersion = components.listVersion ?? ((): number => 0);
     this.#entries = new EntryTable(options.shards);
     this.#leases = new Leases(this.#clock, this.#entries);
     this.#floor = options.termFloor;
@@ -207,7 +211,7 @@ export class Acceptor {
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
   renew(from: string, m: RenewMsg): RenewReply {
-    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb);
+    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb, m.mv !== undefined && m.mv >= this.#listVersion());
     if (r.ok) this.stats.renewals++;
     else this.stats.renewMismatches++;
     return { type: 'renewR', rid: m.rid, ok: r.ok, count: r.count, digest: r.digest };
@@ -318,15 +322,14 @@ export class Acceptor {
    * then waits out an expiry period instead of copying them).
    */
   /**
-   * Whether a live value here was last renewed (by its guard, a commit, a sync or a grant notice) at or
-   * before local time `t`: one that may not yet be stored on a majority of a member list this node
-   * adopted at `t`.
+   * Whether a live value here was not renewed under the current member list since local time `t`
+   * (when this node adopted that list): one that may not yet be stored on a majority of the list.
    */
-  liveRenewedBy(t: number): boolean {
+  unsettledSince(t: number): boolean {
     let found = false;
     this.#entries.forEach((e) => {
       if (found || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
-      if (this.#leases.lastRenewal(e) <= t) found = true;
+      if (!this.#leases.keptAfter(e, t)) found = true;
     });
     return found;
   }

@@ -15,6 +15,8 @@ interface NodeRenewal {
   readonly set: DigestSet;
   renewedAt: number;
   hb: number;
+  /** Local time of the node's last agreeing renewal made under this acceptor's current member list. */
+  currentAt: number;
 }
 
 /** What a node's batched renewal found: whether the sets agreed, and this acceptor's view of them. */
@@ -35,12 +37,13 @@ export class Leases {
   }
 
   /** Node `from` renews every entry attached to it, if it counts and digests them as this acceptor does. */
-  renewNode(from: string, count: number, digest: number, hb: number): NodeRenewalResult {
+  renewNode(from: string, count: number, digest: number, hb: number, current = false): NodeRenewalResult {
     const n = this.#node(from);
     const ok = n.set.count === count && n.set.digest === digest;
     if (ok) {
       n.renewedAt = this.#clock.now();
       n.hb = hb;
+      if (current) n.currentAt = n.renewedAt;
     }
     return { ok, count: n.set.count, digest: n.set.digest };
   }
@@ -68,6 +71,18 @@ export class Leases {
   /** Every entry attached to `node` leaves its set (a sync from it is about to list them again). */
   detachAll(node: string): void {
     for (const e of this.#entries.attachedTo(node)) this.detach(e);
+  }
+
+  /**
+   * Whether `e` was written or renewed after local time `t` in a way that counts for a member-list
+   * change: installed here after `t` (a commit, repair, sync or grant notice), or covered by an
+   * agreeing renewal of its node made under this acceptor's current list. A renewal under an older
+   * list keeps the lease but does not count: it went to a majority of that list only.
+   */
+  keptAfter(e: Entry, t: number): boolean {
+    if (e.renewedAt > t) return true;
+    const attached = e.attached;
+    return attached !== undefined && (this.#nodes.get(attached)?.currentAt ?? -Infinity) > t;
   }
 
   /** Local time of the last renewal that covered `e`. */
@@ -104,7 +119,7 @@ export class Leases {
 
   #node(id: string): NodeRenewal {
     let n = this.#nodes.get(id);
-    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0 }));
+    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0, currentAt: -Infinity }));
     return n;
   }
 }

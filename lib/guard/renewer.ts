@@ -40,6 +40,8 @@ export interface RenewerComponents {
   readonly members: () => readonly string[];
   readonly heartbeat: () => number;
   readonly random: () => number;
+  /** The version of the member list renewals are made under (sent with each renewal). */
+  readonly listVersion?: () => number;
 }
 
 /** Counters for stat(). */
@@ -142,7 +144,8 @@ export class Renewer<H extends Holding = Holding> {
       let count = this.#set.count;
       let digest = this.#set.digest;
       if (ex !== undefined) for (const hash of ex.values()) { count--; digest = xorDigest(digest, hash); }
-      this.#c.rpc.send(peer, { type: 'renew', rid, hb, count, digest });
+      const mv = this.#c.listVersion?.();
+      this.#c.rpc.send(peer, mv === undefined ? { type: 'renew', rid, hb, count, digest } : { type: 'renew', rid, hb, count, digest, mv });
     }
   }
 

@@ -160,8 +160,8 @@ schema('rep', ['rid', 'name', 'b', 'v', 'seq', 'expectPromise', 'expectBallot'],
 schema('repR', ['rid', 'name', 'b', 'ok', 'entry'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
   && isBool(m['ok']) && isOpt(m['entry'], isEntry));
 schema('abandon', ['name', 'b'], (m) => isName(m['name']) && isBallot(m['b']));
-schema('renew', ['rid', 'hb', 'count', 'digest'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
-  && isCount(m['count']) && isCount(m['digest']));
+schema('renew', ['rid', 'hb', 'count', 'digest', 'mv'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
+  && isCount(m['count']) && isCount(m['digest']) && isOpt(m['mv'], isCount));
 schema('renewR', ['rid', 'ok', 'count', 'digest', 'why'], (m) => isCount(m['rid']) && isBool(m['ok'])
   && isCount(m['count']) && isCount(m['digest']) && isOpt(m['why'], isReason));
 schema('sync', ['rid', 'hb', 'part', 'parts', 'entries'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0

@@ -125,6 +125,8 @@ export interface AbandonMsg { readonly type: 'abandon'; readonly name: string; r
 export interface RenewMsg {
   readonly type: 'renew'; readonly rid: number; readonly hb: number;
   readonly count: number; readonly digest: number;
+  /** The version of the member list the sender renews under. */
+  readonly mv?: number;
 }
 export interface RenewReply {
   readonly type: 'renewR'; readonly rid: number; readonly ok: boolean;

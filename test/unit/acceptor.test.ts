@@ -941,4 +941,33 @@ test('prepare: takeover of a live handoff marker -> refused held; only the named
   assert.ok(prep(a, NAME, ballot(2, 'B/1/2'), 'handoff', b1).ok);
 });
 
+test('settling: a live value counts as kept under the current member list only after its node renews it under that list', async () => {
+  const clock = new ManualClock();
+  let version = 3;
+  const a = new Acceptor(
+    { clock, settings: () => ({ deleteTimeThreshold: 10_000, deleteLimit: 100, promiseTtl: 3000 }), listVersion: () => version },
+    { shards: 4, termFloor: 0, voting: true },
+  );
+  const b = ballot(1, 'A/1/1');
+  grant(a, NAME, b, value('A'));
+  const d = digestOf([[NAME, b, 1]]);
+  await clock.advance(10);
+  version = 4; // this node adopts a new member list at t = 10
+  const adopted = clock.now();
+  assert.ok(a.unsettledSince(adopted), 'granted before the change: not yet kept under the new list');
+  await clock.advance(10);
+  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 3 }).ok, 'the lease is renewed');
+  assert.ok(a.unsettledSince(adopted), 'a renewal under the old list does not settle it');
+  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest }).ok);
+  assert.ok(a.unsettledSince(adopted), 'nor does one that names no list');
+  await clock.advance(10);
+  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count + 1, digest: d.digest }).ok === false);
+  assert.ok(a.unsettledSince(adopted), 'nor a renewal that disagrees on the set');
+  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 4 }).ok);
+  assert.not.ok(a.unsettledSince(adopted), 'renewed under the current list');
+  assert.ok(a.unsettledSince(clock.now()), 'a later change needs a later renewal');
+  await clock.advance(4 * HB);
+  assert.not.ok(a.unsettledSince(clock.now()), 'an expired value needs nothing');
+});
+
 test.run();
