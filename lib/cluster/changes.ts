@@ -188,24 +188,35 @@ export class MembershipChanges {
    * majority of the current list, a second change could form a majority without any copy of it (and
    * grant the name to a second owner). Waits up to `settleWait` (a lease period and a heartbeat: by then
    * every such value is renewed or has expired), asking again every few phases; then refuses.
-   * @throws ConfigError while the members do not settle in time.
+   * @throws ConfigError while the members do not settle in time; NoConsensusError when fewer than a
+   * majority answer.
    */
   async #settledNewest(): Promise<MemberList> {
     const c = this.#c;
     const deadline = c.clock.now() + c.settleWait();
     for (;;) {
+      const own = c.membership.list();
       const members = c.membership.ids();
-      const replies = await this.#ask(members, { type: 'mget', rid: 0 }, Math.floor(members.length / 2) + 1);
-      let newest = c.membership.list();
+      const need = Math.floor(members.length / 2) + 1;
+      const replies = await this.#ask(members, { type: 'mget', rid: 0 }, need);
+      let newest = own;
+      let answered = 0;
       let settled = true;
       for (const r of replies) {
         if (r.type !== 'mgetR') continue;
+        answered++;
         if (r.members.version > newest.version) newest = r.members;
         if (r.settled === false) settled = false;
       }
-      if (settled) return newest;
+      // A newer list than ours: ask its members instead (their majority is the one that must be settled).
+      if (newest.version > own.version && c.membership.merge(newest) && c.clock.now() < deadline) continue;
+      // Only a majority's answers meet every holder of a value accepted under the previous list.
+      if (settled && answered >= need) return newest;
       const left = deadline - c.clock.now();
-      if (left <= 0) throw new ConfigError('members', 'a live name has not been renewed since the last membership change; retry later');
+      if (left <= 0) {
+        if (answered < need) throw new NoConsensusError(MEMBERSHIP_LOCK, answered, need);
+        throw new ConfigError('members', 'a live name has not been renewed since the last membership change; retry later');
+      }
       await new Promise<void>((resolve) => c.clock.setTimeout(resolve, Math.min(left, c.phaseTimeout * 2)));
     }
   }
