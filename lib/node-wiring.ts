@@ -109,14 +109,17 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   const rpc = new Rpc({ transport });
   const gossip = new Gossip({ self: id, rpc, membership, config });
   const termFloor = Math.floor(clock.wallNow()) * 1000;
+  const listVersion = (): number => membership.list().version;
   const acceptor = new Acceptor(
-    { clock, settings: () => config.values, onChange: (c) => watches.onAccepted(c), listVersion: () => membership.list().version },
+    { clock, settings: () => config.values, onChange: (c) => watches.onAccepted(c), listVersion },
     { shards, termFloor, voting: false },
   );
   const owners = new OwnerTable(id, incarnation);
   const hb = (): number => effectiveHeartbeat(config.get('heartbeat'));
+  /** A lease period and a heartbeat: by then every value is renewed or has expired everywhere. */
+  const expiryPeriod = (): number => expiryDuration(hb()) + hb();
   const renewer = new Renewer<GuardRecord>({
-    clock, rpc, members: () => membership.ids(), heartbeat: hb, random, listVersion: () => membership.list().version,
+    clock, rpc, members: () => membership.ids(), heartbeat: hb, random, listVersion,
   });
   const registry = new Registry(
     {
@@ -130,7 +133,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   const delivery = new Delivery({ clock, rpc, owners, registry, timeout });
   const recovery = new Recovery({
     clock, rpc, self: id, members: () => membership.ids(),
-    period: () => expiryDuration(hb()) + hb(), retryMs: phaseTimeout * 2, onVote: () => acceptor.startVoting(),
+    period: expiryPeriod, retryMs: phaseTimeout * 2, onVote: () => acceptor.startVoting(),
     adopt: (entries, unconfirmed) => acceptor.adopt(entries, unconfirmed),
   });
   // When this node adopted its current member list (a membership change waits until every live value
@@ -139,7 +142,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   const changes = new MembershipChanges({
     clock, rpc, membership, phaseTimeout,
     settled: () => !acceptor.unsettledSince(membersChangedAt),
-    settleWait: () => 4 * hb() + 4 * phaseTimeout,
+    settleWait: () => expiryPeriod() + 4 * phaseTimeout,
     addPeer: (m) => transport.addPeer(m), removePeer: (peer) => transport.removePeer(peer),
     self, spawn: () => owners.spawn(), shards,
     register: (name, owner) => registry.register(name, owner),

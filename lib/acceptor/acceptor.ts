@@ -318,10 +318,6 @@ export class Acceptor {
   }
 
   /**
-   * Every live value as sync entries, or undefined when there are more than `limit` (a starting node
-   * then waits out an expiry period instead of copying them).
-   */
-  /**
    * Whether a live value here was not renewed under the current member list since local time `t`
    * (when this node adopted that list): one that may not yet be stored on a majority of the list.
    */
@@ -334,6 +330,10 @@ export class Acceptor {
     return found;
   }
 
+  /**
+   * Every live value as sync entries, or undefined when there are more than `limit` (a starting node
+   * then waits out an expiry period instead of copying them).
+   */
   liveEntries(limit: number): { entries: SyncEntry[]; unconfirmed: number[] } | undefined {
     const entries: SyncEntry[] = [];
     const unconfirmed: number[] = [];

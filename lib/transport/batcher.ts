@@ -8,6 +8,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Message } from '../protocol/messages.js';
+import { guarded } from './guarded.js';
 
 export class Batcher {
   readonly #clock: Clock;
@@ -35,9 +36,8 @@ export class Batcher {
     queue.push(message);
     if (lazy) {
       this.#lazyTimer ??= this.#clock.setTimeout(() => this.#flushLazy(), this.#lazyMs);
-    } else if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
+    } else {
+      this.#schedule();
     }
   }
 
@@ -48,10 +48,7 @@ export class Batcher {
   after(fn: () => void): void {
     if (this.#closed) return;
     this.#after.push(fn);
-    if (!this.#scheduled) {
-      this.#scheduled = true;
-      setImmediate(() => this.#flush());
-    }
+    this.#schedule();
   }
 
   /** Drops everything queued and stops (idempotent). */
@@ -62,6 +59,13 @@ export class Batcher {
     this.#pending = new Map();
     this.#lazy = new Map();
     this.#after = [];
+  }
+
+  /** One flush at the end of this turn (setImmediate), however many ask for it. */
+  #schedule(): void {
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    setImmediate(() => this.#flush());
   }
 
   #flush(): void {
@@ -76,15 +80,7 @@ export class Batcher {
       if (held !== undefined) this.#lazy.delete(peer);
       this.#out(peer, held === undefined ? eager : [...held, ...eager]);
     }
-    for (const fn of after) {
-      try {
-        fn();
-      } catch (err) {
-        queueMicrotask(() => {
-          throw err;
-        });
-      }
-    }
+    for (const fn of after) guarded(fn);
   }
 
   #flushLazy(): void {

@@ -20,6 +20,7 @@ import {
   checkEndpoint, resolveZmqOptions, type ResolvedZmqOptions, type ZmqPeerAddress, type ZmqTransportOptions,
 } from './zmq-options.js';
 import { Batcher } from './batcher.js';
+import { guarded } from './guarded.js';
 import { PeerLiveness } from './zmq-liveness.js';
 import { Outbox } from './zmq-outbox.js';
 
@@ -195,7 +196,6 @@ export class ZmqTransport implements Transport {
     if (this.#phase !== 'running') queueMicrotask(fn);
     else this.#batches.after(fn);
   }
-
 
   /**
    * Starts talking to a peer (idempotent). The same id with a new endpoint or key replaces the DEALER.
@@ -469,17 +469,5 @@ export class ZmqTransport implements Transport {
       for (const m of messages) if (m.type === 'ping' && known) this.send(sender, { type: 'pong', rid: m.rid });
     }
     if (rest.length > 0) guarded(() => this.#onFrame?.(sender, inc, rest));
-  }
-}
-
-/** Calls a handler of the layer above; its exception surfaces as uncaught, as from any callback, but
- * without killing the receive loop or the ping timer (the node would go deaf). */
-function guarded(fn: () => void): void {
-  try {
-    fn();
-  } catch (err) {
-    queueMicrotask(() => {
-      throw err;
-    });
   }
 }
