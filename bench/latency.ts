@@ -59,6 +59,17 @@ try {
     await warmUp(c.nodes, 3, 1000, set);
   }
   const samples: Sample[][] = variants.map(() => []);
+  // Each column: what it shows of a sample, and how it is printed.
+  const columns: { readonly head: string; readonly of: (s: Sample) => number; readonly fmt: (x: number) => string }[] = [
+    { head: 'reg/s', of: (s) => s.reg.rate, fmt: fmtInt },
+    { head: 'reg p50 ms', of: (s) => s.reg.p50, fmt: fmtMs },
+    { head: 'reg p99 ms', of: (s) => s.reg.p99, fmt: fmtMs },
+    { head: 'reg CPU µs/op', of: (s) => s.reg.cpuUsPerOp, fmt: fmtInt },
+    { head: 'lookups/s', of: (s) => s.look.rate, fmt: fmtInt },
+    { head: 'lookup p50 ms', of: (s) => s.look.p50, fmt: fmtMs },
+    { head: 'lookup p99 ms', of: (s) => s.look.p99, fmt: fmtMs },
+    { head: 'lookup CPU µs/op', of: (s) => s.look.cpuUsPerOp, fmt: fmtInt },
+  ];
   const rows: string[][] = [];
   for (let r = 0; r < rounds; r++) {
     for (const [i, v] of variants.entries()) {
@@ -66,24 +77,16 @@ try {
       const n2 = c.nodes[1] as NodeProcess;
       const reg = await registerRun([n2], 1, 2000, true, c.nodes);
       const look = await lookupRun([n2], [sets[i] as HeldSet], 1, 2000, c.nodes);
-      samples[i]?.push({ reg, look });
-      rows.push([String(r + 1), v.label, fmtInt(reg.rate), fmtMs(reg.p50), fmtMs(reg.p99), fmtInt(reg.cpuUsPerOp),
-        fmtInt(look.rate), fmtMs(look.p50), fmtMs(look.p99), fmtInt(look.cpuUsPerOp)]);
+      const sample: Sample = { reg, look };
+      samples[i]?.push(sample);
+      rows.push([String(r + 1), v.label, ...columns.map((col) => col.fmt(col.of(sample)))]);
       log(`round ${r + 1} ${v.label}: register p50 ${fmtMs(reg.p50)} ms, lookup p50 ${fmtMs(look.p50)} ms`);
     }
   }
   const med = (i: number, f: (s: Sample) => number): number => median((samples[i] ?? []).map(f));
-  for (const [i, v] of variants.entries()) {
-    rows.push(['median', v.label, fmtInt(med(i, (s) => s.reg.rate)), fmtMs(med(i, (s) => s.reg.p50)), fmtMs(med(i, (s) => s.reg.p99)),
-      fmtInt(med(i, (s) => s.reg.cpuUsPerOp)), fmtInt(med(i, (s) => s.look.rate)), fmtMs(med(i, (s) => s.look.p50)),
-      fmtMs(med(i, (s) => s.look.p99)), fmtInt(med(i, (s) => s.look.cpuUsPerOp))]);
-  }
-  if (variants.length === 2) {
-    const ratio = (f: (s: Sample) => number): string => (med(1, f) / med(0, f)).toFixed(2);
-    rows.push(['B ÷ A', '', ratio((s) => s.reg.rate), ratio((s) => s.reg.p50), ratio((s) => s.reg.p99), ratio((s) => s.reg.cpuUsPerOp),
-      ratio((s) => s.look.rate), ratio((s) => s.look.p50), ratio((s) => s.look.p99), ratio((s) => s.look.cpuUsPerOp)]);
-  }
-  console.log(table(['round', 'variant', 'reg/s', 'reg p50 ms', 'reg p99 ms', 'reg CPU µs/op', 'lookups/s', 'lookup p50 ms', 'lookup p99 ms', 'lookup CPU µs/op'], rows));
+  for (const [i, v] of variants.entries()) rows.push(['median', v.label, ...columns.map((col) => col.fmt(med(i, col.of)))]);
+  if (variants.length === 2) rows.push(['B ÷ A', '', ...columns.map((col) => (med(1, col.of) / med(0, col.of)).toFixed(2))]);
+  console.log(table(['round', 'variant', ...columns.map((col) => col.head)], rows));
 } finally {
   clearTimeout(watchdog);
   await Promise.all(clusters.map((c) => c.stop()));

@@ -14,8 +14,7 @@ const HB = 1000;
 
 test('membership: a second change right after the first waits until the first one\'s orphaned names expired; no second owner meanwhile', () =>
   withCluster({ nodes: 5, settings: { heartbeat: HB } }, async (c) => {
-    const [n1, n2, n3, n4, n5] = [0, 1, 2, 3, 4].map((i) => nodeAt(c, i));
-    if (n1 === undefined || n2 === undefined || n3 === undefined || n4 === undefined || n5 === undefined) throw new Error('5 nodes');
+    const [n1, n2, n3, n4, n5] = [nodeAt(c, 0), nodeAt(c, 1), nodeAt(c, 2), nodeAt(c, 3), nodeAt(c, 4)];
     c.net.partition([n1.id, n2.id, n3.id], [n4.id, n5.id]);
     const owner = n3.spawn();
     const reg = await c.run(n3.register('omega', owner));
