@@ -35,8 +35,8 @@ export interface InboxParts {
   /** The member list and settings, to tell a removed node that it is out. */
   readonly gossip: () => GossipMsg;
   readonly clock: Clock;
-  /** A grant another node (or this one) reports decided. */
-  readonly decided: (name: string, b: Ballot, v: Value | null, seq: number) => void;
+  /** A grant another node (or this one) reports decided; `mv`: see DecidedMsg. */
+  readonly decided: (name: string, b: Ballot, v: Value | null, seq: number, mv: number | undefined) => void;
   /** Handlers of node calls, by topic. */
   readonly calls: ReadonlyMap<string, (body: unknown, from: string) => unknown>;
   /** Runs work nobody waits for once this turn's outgoing frames have left (see Transport.afterFlush). */
@@ -108,7 +108,7 @@ export class Inbox {
       const notices = this.#notices;
       this.#notices = [];
       if (!this.#p.serving()) return;
-      for (const n of notices) this.#p.decided(n.name, n.b, n.v, n.seq);
+      for (const n of notices) this.#p.decided(n.name, n.b, n.v, n.seq, n.mv);
     });
   }
 

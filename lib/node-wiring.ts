@@ -136,12 +136,9 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
     period: expiryPeriod, retryMs: phaseTimeout * 2, onVote: () => acceptor.startVoting(),
     adopt: (entries, unconfirmed) => acceptor.adopt(entries, unconfirmed),
   });
-  // When this node adopted its current member list (a membership change waits until every live value
-  // was renewed after it: see MembershipChanges).
-  let membersChangedAt = clock.now();
   const changes = new MembershipChanges({
     clock, rpc, membership, phaseTimeout,
-    settled: () => !acceptor.unsettledSince(membersChangedAt),
+    settled: () => !acceptor.unsettled(),
     settleWait: () => expiryPeriod() + 4 * phaseTimeout,
     addPeer: (m) => transport.addPeer(m), removePeer: (peer) => transport.removePeer(peer),
     self, spawn: () => owners.spawn(), shards,
@@ -162,8 +159,8 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
   });
   host.events.on('lost', (e) => watches.onLost(e.name, e.owner, id, e.token));
   membership.onChange((ids) => {
-    membersChangedAt = clock.now();
     for (const m of membership.list().members) transport.addPeer(m);
+    renewer.listChanged();
     host.events.emit('members', ids);
   });
   config.onChange((key, value) => host.events.emit('config', key, value));
@@ -178,9 +175,9 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
       if (transport.afterFlush === undefined) queueMicrotask(fn);
       else transport.afterFlush(fn);
     },
-    decided: (name, b, v, seq) => {
+    decided: (name, b, v, seq, mv) => {
       if (v === null) return watches.onReleased(name, b);
-      acceptor.learn(name, b, v, seq);
+      acceptor.learn(name, b, v, seq, mv);
       watches.onDecided(name, b, v);
     },
   });

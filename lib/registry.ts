@@ -22,7 +22,7 @@ import type { Acquisition, GuardRecord } from './guard/record.js';
 import type { Renewer } from './guard/renewer.js';
 import { validateName } from './name.js';
 import { sameOwner, type Owner, type OwnerTable } from './owner.js';
-import type { ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
+import type { DecidedMsg, ForwardMsg, HandoffGoMsg, HandoffMsg, Message, OwnerRef, ProbeMsg } from './protocol/messages.js';
 import { quorumRead, readDuration, type ReadResult } from './read.js';
 import { Registration, type RegistrationHost } from './registration.js';
 import { ownCopy } from './strings.js';
@@ -325,12 +325,14 @@ export class Registry {
       if (previous !== undefined) this.#guards.wake(previous).handle({ type: 'lease-lost' });
       const registration = new Registration({ name, owner, token: b.t }, this.#registrationHost);
       rec.grant(value, seq, registration);
-      this.#c.renewer.add(rec, sentAt);
+      this.#c.renewer.add(rec, sentAt, guard.ctx.mv);
       if (acquisition !== undefined) this.registerLatency.record(this.#c.clock.now() - acquisition.startedAt);
       this.#c.events.emit('registered', { name, owner, token: b.t });
       // Decided: every member's ownership watches may report it now (their acceptors may not know yet).
       // Lazy: nobody waits for it, and on a busy cluster many share one frame.
-      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, { type: 'own', name, b, v: value, seq }, true);
+      const mv = guard.ctx.mv;
+      const notice: DecidedMsg = mv === undefined ? { type: 'own', name, b, v: value, seq } : { type: 'own', name, b, v: value, seq, mv };
+      for (const m of this.#c.membership.ids()) this.#c.rpc.send(m, notice, true);
       acquisition?.acquire?.resolve(registration);
       if (acquisition?.go !== undefined) this.#c.rpc.send(acquisition.go.from, { type: 'hgoR', rid: acquisition.go.rid, ok: true, token: b.t });
       // The owner may have exited while the commit was in flight.

@@ -42,7 +42,7 @@ export interface AcceptorComponents {
   readonly settings: () => AcceptorSettings;
   /** Told of every value change this acceptor accepts (not of renewals): ownership watches read it. */
   readonly onChange?: (change: AcceptedChange) => void;
-  /** The version of this node's member list (a renewal made under an older one counts for leases only). */
+  /** The version of this node's member list (see {@link Acceptor.unsettled}). */
   readonly listVersion?: () => number;
 }
 
@@ -159,7 +159,7 @@ export class Acceptor {
     // Not over a void tombstone: a rival that just took its value back here may be racing a lease holder
     // whose sync must be able to reach this acceptor (a promise never blocks that sync; a value does).
     if (m.v !== undefined && m.mode === 'free' && entry.value === null && !entry.voided) {
-      this.#install(m.name, entry, m.b, m.v, 1);
+      this.#install(m.name, entry, m.b, m.v, 1, m.mv ?? -1);
       this.stats.acks++;
       return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, acc: true };
     }
@@ -176,7 +176,7 @@ export class Acceptor {
       this.stats.nacks++;
       return e === undefined ? { ok: false, why: 'ballot', ...base } : { ok: false, why: 'ballot', entry: this.#view(e), ...base };
     }
-    this.#install(m.name, e, m.b, m.v, m.seq);
+    this.#install(m.name, e, m.b, m.v, m.seq, m.mv ?? -1);
     this.stats.acks++;
     return { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq, ok: true };
   }
@@ -191,7 +191,7 @@ export class Acceptor {
       this.stats.nacks++;
       return e === undefined ? { ok: false, ...base } : { ok: false, entry: this.#view(e), ...base };
     }
-    this.#install(m.name, e ?? this.#create(m.name), m.b, m.v, m.seq);
+    this.#install(m.name, e ?? this.#create(m.name), m.b, m.v, m.seq, -1);
     this.stats.repairs++;
     return { ok: true, ...base };
   }
@@ -204,14 +204,14 @@ export class Acceptor {
       e.promise = e.ballot;
     } else if (sameBallot(e.ballot, m.b) && e.value !== null && e.seq === 1) {
       // Accepted in one round trip, never granted: the guard has moved on, so the value stands for nobody.
-      this.#install(m.name, e, m.b, null, 2);
+      this.#install(m.name, e, m.b, null, 2, -1);
       e.voided = true;
     }
   }
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
   renew(from: string, m: RenewMsg): RenewReply {
-    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb, m.mv !== undefined && m.mv >= this.#listVersion());
+    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb, m.mv ?? -1);
     if (r.ok) this.stats.renewals++;
     else this.stats.renewMismatches++;
     return { type: 'renewR', rid: m.rid, ok: r.ok, count: r.count, digest: r.digest };
@@ -236,7 +236,7 @@ export class Acceptor {
       }
       const fresh = e !== undefined && sameBallot(e.ballot, b) && e.seq === seq && sameBallot(e.promise, b);
       if (!fresh) this.stats.repairs++;
-      this.#install(name, e ?? this.#create(name), b, v, seq, m.hb, true);
+      this.#install(name, e ?? this.#create(name), b, v, seq, -1, m.hb, true);
     });
     return { type: 'syncR', rid: m.rid, part: m.part, refused };
   }
@@ -294,7 +294,8 @@ export class Acceptor {
     return !(e.compareBallot(b) === 0 && seq < e.seq);
   }
 
-  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, hb?: number, confirmed = false): void {
+  /** `listVersion`: the member list a majority of which the installer asked (-1: it vouches for none). */
+  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, listVersion: number, hb?: number, confirmed = false): void {
     const changed = e.compareBallot(b) !== 0 || e.seq !== seq;
     // Built only for a listener: a renewal by sync installs the same value again and tells nobody.
     const before = changed && this.#onChange !== undefined
@@ -306,6 +307,8 @@ export class Acceptor {
     e.value = v;
     e.seq = seq;
     e.voided = false;
+    // The same value again (a sync, a notice after the commit) keeps what the first install vouched for.
+    e.listVersion = changed ? listVersion : Math.max(e.listVersion, listVersion);
     e.renewedAt = this.#clock.now();
     e.hb = hb ?? v?.hb ?? 0;
     // A commit never confirms by itself (a duplicate of a loser's commit must not); only what kept it does.
@@ -318,14 +321,16 @@ export class Acceptor {
   }
 
   /**
-   * Whether a live value here was not renewed under the current member list since local time `t`
-   * (when this node adopted that list): one that may not yet be stored on a majority of the list.
+   * Whether a live value here is not known to be held by a majority of this node's current member list
+   * (one accepted under an older list sits on a majority of that list only, until its node's renewals
+   * under the current one have copied it): a membership change waits while a majority says so.
    */
-  unsettledSince(t: number): boolean {
+  unsettled(): boolean {
+    const version = this.#listVersion();
     let found = false;
     this.#entries.forEach((e) => {
       if (found || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
-      if (!this.#leases.keptAfter(e, t)) found = true;
+      if (!this.#leases.settledUnder(e, version)) found = true;
     });
     return found;
   }
@@ -376,7 +381,7 @@ export class Acceptor {
         // (a later seq of the same ballot, a handoff marker say, comes from the same guard and stands).
         if (!above && !decided && here && !sameBallot(e.ballot, b)) return;
       }
-      this.#install(name, e ?? this.#create(name), b, v, seq, undefined, decided);
+      this.#install(name, e ?? this.#create(name), b, v, seq, -1, undefined, decided);
       this.stats.repairs++;
       n++;
     });
@@ -402,16 +407,18 @@ export class Acceptor {
   /**
    * A guard's grant notice: `(b, v, seq)` is decided. The copy here is confirmed; an acceptor that was
    * not asked (a grant needs only a majority) or missed the accept installs it, unless something above
-   * it was promised or accepted here since. Returns whether the value is now held here.
+   * it was promised or accepted here since. `listVersion`: the member list a majority of which accepted
+   * the grant. Returns whether the value is now held here.
    */
-  learn(name: string, b: Ballot, v: Value, seq: number): boolean {
+  learn(name: string, b: Ballot, v: Value, seq: number, listVersion = -1): boolean {
     const e = this.#get(name);
     if (e !== undefined && sameBallot(e.ballot, b) && e.seq === seq) {
       e.confirmed = true;
+      e.listVersion = Math.max(e.listVersion, listVersion);
       return true;
     }
     if (e !== undefined && !this.#mayInstall(e, b, seq)) return false;
-    this.#install(name, e ?? this.#create(name), b, v, seq, undefined, true);
+    this.#install(name, e ?? this.#create(name), b, v, seq, listVersion, undefined, true);
     return true;
   }
 

@@ -1,8 +1,8 @@
 /**
  * The acceptor's entries, stored flat: one slot per name in typed-array columns (terms, times, seq,
- * hashes, the value's owner and heartbeat, guard ids as interned prefix and counter), with node ids
+ * hashes, the value's owner and heartbeat, its member-list version, guard ids as interned prefix and counter), with node ids
  * interned. An acceptor holds an entry for every name in the cluster, so its size is what a node's memory
- * grows with: a slot costs about 110 bytes outside the JS heap (and its name, a map entry), where an
+ * grows with: a slot costs about 115 bytes outside the JS heap (and its name, a map entry), where an
  * object per entry with its ballot, value and owner objects, guard id strings and boxed numbers cost
  * about 700 bytes of heap and gave the garbage collector that many objects to trace.
  *
@@ -52,6 +52,8 @@ interface Columns {
   valueHb: Float64Array;
   ownerNode: Int32Array;
   gnode: Int32Array;
+  /** Member-list version a majority of which holds the value, as its installer vouched; -1 unknown. */
+  listVersion: Int32Array;
   promiseId: GuardIdColumn;
   ballotId: GuardIdColumn;
   /** Handoff markers are rare and short-lived: kept aside, by slot. */
@@ -240,6 +242,9 @@ export class Entry {
   /** Heartbeat the last per-entry renewal carried. */
   get hb(): number { return this.#c.hb[this.slot] as number; }
   set hb(ms: number) { this.#c.hb[this.slot] = ms; }
+  /** Member-list version a majority of which holds the value (-1: unknown); see Leases.settledUnder. */
+  get listVersion(): number { return this.#c.listVersion[this.slot] as number; }
+  set listVersion(v: number) { this.#c.listVersion[this.slot] = v; }
   /** The entry's digest hash (while attached). */
   get hash(): number { return this.#c.hash[this.slot] as number; }
   set hash(h: number) { this.#c.hash[this.slot] = h; }
@@ -284,6 +289,7 @@ export class EntryTable {
     this.#c = {
       flags: emptyColumn(Uint8Array, r), promiseT: f64(), ballotT: f64(), maxTerm: f64(), promisedAt: f64(), seq: f64(),
       renewedAt: f64(), hb: f64(), hash: f64(), ownerInc: f64(), ownerId: f64(), valueHb: f64(), ownerNode: i32(), gnode: i32(),
+      listVersion: i32(),
       promiseId: new GuardIdColumn(strings, r), ballotId: new GuardIdColumn(strings, r), handoffTo: new Map(), strings,
       names: new NameTable(),
     };
@@ -331,6 +337,7 @@ export class EntryTable {
     c.renewedAt[slot] = now;
     c.hb[slot] = 0;
     c.hash[slot] = 0;
+    c.listVersion[slot] = -1;
     c.names.insert(name, slot);
     return new Entry(c, slot);
   }
@@ -400,6 +407,7 @@ export class EntryTable {
       c.valueHb = grown(c.valueHb, Float64Array, cap);
       c.ownerNode = grown(c.ownerNode, Int32Array, cap);
       c.gnode = grown(c.gnode, Int32Array, cap);
+      c.listVersion = grown(c.listVersion, Int32Array, cap);
       c.promiseId.grow(cap);
       c.ballotId.grow(cap);
       this.#capacity = cap;

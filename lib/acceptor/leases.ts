@@ -15,8 +15,8 @@ interface NodeRenewal {
   readonly set: DigestSet;
   renewedAt: number;
   hb: number;
-  /** Local time of the node's last agreeing renewal made under this acceptor's current member list. */
-  currentAt: number;
+  /** Member-list version a majority of which holds the node's set, as its last agreeing renewal said. */
+  listVersion: number;
 }
 
 /** What a node's batched renewal found: whether the sets agreed, and this acceptor's view of them. */
@@ -36,14 +36,17 @@ export class Leases {
     this.#entries = entries;
   }
 
-  /** Node `from` renews every entry attached to it, if it counts and digests them as this acceptor does. */
-  renewNode(from: string, count: number, digest: number, hb: number, current = false): NodeRenewalResult {
+  /**
+   * Node `from` renews every entry attached to it, if it counts and digests them as this acceptor does;
+   * `listVersion`: the member list a majority of which holds them all, by the node's word (-1: none).
+   */
+  renewNode(from: string, count: number, digest: number, hb: number, listVersion = -1): NodeRenewalResult {
     const n = this.#node(from);
     const ok = n.set.count === count && n.set.digest === digest;
     if (ok) {
       n.renewedAt = this.#clock.now();
       n.hb = hb;
-      if (current) n.currentAt = n.renewedAt;
+      n.listVersion = listVersion;
     }
     return { ok, count: n.set.count, digest: n.set.digest };
   }
@@ -63,6 +66,7 @@ export class Leases {
     if (n.renewedAt > e.renewedAt) {
       e.renewedAt = n.renewedAt;
       e.hb = n.hb;
+      e.listVersion = Math.max(e.listVersion, n.listVersion);
     }
     n.set.remove(e.hash);
     e.attachedToGuardNode = false;
@@ -74,15 +78,18 @@ export class Leases {
   }
 
   /**
-   * Whether `e` was written or renewed after local time `t` in a way that counts for a member-list
-   * change: installed here after `t` (a commit, repair, sync or grant notice), or covered by an
-   * agreeing renewal of its node made under this acceptor's current list. A renewal under an older
-   * list keeps the lease but does not count: it went to a majority of that list only.
+   * Whether a majority of member-list version `v` (or a newer one) holds `e`'s value, by the word of
+   * whoever wrote or renewed it last: the guard whose commit or grant notice installed it (it asked a
+   * majority of list `e.listVersion`), or its node, in an agreeing renewal made after the install (the
+   * node's last round that a majority of its list acked covered every name it holds). A sync or a
+   * start-up copy vouches for nothing: it reaches one acceptor.
    */
-  keptAfter(e: Entry, t: number): boolean {
-    if (e.renewedAt > t) return true;
+  settledUnder(e: Entry, v: number): boolean {
+    if (e.listVersion >= v) return true;
     const attached = e.attached;
-    return attached !== undefined && (this.#nodes.get(attached)?.currentAt ?? -Infinity) > t;
+    if (attached === undefined) return false;
+    const n = this.#nodes.get(attached);
+    return n !== undefined && n.renewedAt > e.renewedAt && n.listVersion >= v;
   }
 
   /** Local time of the last renewal that covered `e`. */
@@ -119,7 +126,7 @@ export class Leases {
 
   #node(id: string): NodeRenewal {
     let n = this.#nodes.get(id);
-    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0, currentAt: -Infinity }));
+    if (n === undefined) this.#nodes.set(ownCopy(id), (n = { set: new DigestSet(), renewedAt: -Infinity, hb: 0, listVersion: -1 }));
     return n;
   }
 }

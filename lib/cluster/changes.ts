@@ -4,9 +4,9 @@
  * (so it builds on the last change even if gossip has not carried it here yet), applies one addition or
  * removal, and installs the result at a majority of both the old and the new list before releasing the
  * name. Since a majority of N and one of N±1 always overlap, the next change sees this one.
- * A second change started meanwhile is refused with a ConfigError. A change also waits until the
- * members it asks hold no live value that was not renewed since they adopted their list (a value
- * accepted under the previous list may sit on a majority of that list only).
+ * A second change started meanwhile is refused with a ConfigError. A change also waits until a
+ * majority of the members says that every live value they hold is known to sit on a majority of the
+ * current list (a value accepted under the previous list may sit on a majority of that list only).
  */
 import type { Clock } from '../clock.js';
 import { AlreadyRegisteredError, ConfigError, NoConsensusError, TimeoutError } from '../errors.js';
@@ -34,8 +34,8 @@ export interface ChangeComponents {
   /** This node's acceptor shard count (must be equal cluster-wide). */
   readonly shards: number;
   /**
-   * Whether every live value this node's acceptor holds was renewed since this node adopted its
-   * current member list (each one then sits on a majority of that list, or will expire unrenewed).
+   * Whether a majority of this node's current member list holds every live value its acceptor holds,
+   * as far as their guards and nodes have vouched (see Acceptor.unsettled).
    */
   readonly settled: () => boolean;
   /** How long a change waits for the members to settle before it is refused, in ms. */
@@ -182,9 +182,11 @@ export class MembershipChanges {
   }
 
   /**
-   * The newest list among a majority of members' answers, once none of them holds a live value that was
-   * not renewed since it adopted its list. A value accepted under the previous list is on a majority of
-   * that list, which every majority of the current one meets; until renewals have copied it onto a
+   * The newest list among a majority of members' answers, once a majority of that list answers settled
+   * under it: each live value it holds is known to sit on a majority of the list (its guard asked that
+   * list, or its node's renewals under it were acked by a majority of it). A value accepted under the
+   * previous list is on a majority of that list, which every majority of the current one meets (so a
+   * settled majority includes a holder that vouches for it); until renewals have copied it onto a
    * majority of the current list, a second change could form a majority without any copy of it (and
    * grant the name to a second owner). Waits up to `settleWait` (a lease period and a heartbeat: by then
    * every such value is renewed or has expired), asking again every few phases; then refuses.
@@ -198,20 +200,25 @@ export class MembershipChanges {
       const own = c.membership.list();
       const members = c.membership.ids();
       const need = Math.floor(members.length / 2) + 1;
-      const replies = await this.#ask(members, { type: 'mget', rid: 0 }, need);
+      // Every member is asked and heard until a majority answers settled under this list (or all answered).
+      let settledHere = 0;
+      const replies = await this.#ask(members, { type: 'mget', rid: 0 }, members.length, (_from, r) => {
+        if (r.type === 'mgetR' && r.settled === true && r.members.version >= own.version) settledHere++;
+        return settledHere >= need;
+      });
       let newest = own;
       let answered = 0;
-      let settled = true;
       for (const r of replies) {
         if (r.type !== 'mgetR') continue;
         answered++;
         if (r.members.version > newest.version) newest = r.members;
-        if (r.settled === false) settled = false;
       }
       // A newer list than ours: ask its members instead (their majority is the one that must be settled).
       if (newest.version > own.version && c.membership.merge(newest) && c.clock.now() < deadline) continue;
-      // Only a majority's answers meet every holder of a value accepted under the previous list.
-      if (settled && answered >= need) return newest;
+      // Settled under this list: a member that still has an older one answered for that one.
+      const settled = replies.filter((r) => r.type === 'mgetR' && r.settled === true && r.members.version >= newest.version).length;
+      // A majority's answers meet every holder of a value accepted under the previous list.
+      if (settled >= need) return newest;
       const left = deadline - c.clock.now();
       if (left <= 0) {
         if (answered < need) throw new NoConsensusError(MEMBERSHIP_LOCK, answered, need);

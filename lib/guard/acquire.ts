@@ -7,7 +7,7 @@
 import { compareBallots } from '../protocol/ballot.js';
 import type { Ballot, EntryView, OwnerRef, PrepareMode, PrepareReply, Value } from '../protocol/messages.js';
 import {
-  fromMember, ownValue, quorum, stopping,
+  commitMsg, fromMember, ownValue, quorum, stopping,
   type GuardContext, type GuardEffect, type GuardEvent, type GuardFailure, type GuardState, type Outgoing, type Result,
 } from './states.js';
 
@@ -44,7 +44,10 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function prepMsg(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>): Outgoing {
   const msg: Mutable<Extract<Outgoing, { type: 'prep' }>> = { type: 'prep', name: ctx.name, b: s.b, mode: s.mode };
   if (s.from !== undefined) msg.from = s.from;
-  if (s.value !== undefined) msg.v = s.value;
+  if (s.value !== undefined) {
+    msg.v = s.value;
+    if (ctx.mv !== undefined) msg.mv = ctx.mv;
+  }
   return msg;
 }
 
@@ -58,7 +61,7 @@ function commit(ctx: GuardContext, attempt: number, maxTerm: number, b: Ballot, 
   const value: Value = mode === 'handoff' ? { ...ownValue(ctx), via: 'handoff' } : ownValue(ctx);
   return [
     { phase: 'commit', attempt, maxTerm, b, value, acks: new Set(), nacks: new Set(), sentAt: now },
-    [{ type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b, v: value, seq: 1 } },
+    [{ type: 'send', to: ctx.members, msg: commitMsg(ctx, b, value, 1) },
      { type: 'timer', ms: ctx.phaseTimeout, jitter: false }],
   ];
 }
@@ -195,6 +198,6 @@ export function onCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'com
 /** The commit lost to a rival or timed out: take back what was accepted, then try again. */
 function failCommit(ctx: GuardContext, s: Extract<GuardState, { phase: 'commit' }>): Result {
   return backoff(ctx, s.attempt + 1, Math.max(s.maxTerm, s.b.t), [
-    { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b: s.b, v: null, seq: 2 } },
+    { type: 'send', to: ctx.members, msg: commitMsg(ctx, s.b, null, 2) },
   ]);
 }

@@ -157,9 +157,10 @@ export class GuardSet {
   #context(rec: GuardRecord, first?: readonly string[]): GuardContext {
     const o = this.#o;
     const members = this.#c.membership.ids();
+    const mv = this.#c.membership.list().version;
     const termFloor = o.termFloor();
     return first === undefined
-      ? { name: rec.name, gid: rec.gid, node: o.node, owner: rec.owner, members, hb: rec.hb, phaseTimeout: o.phaseTimeout, termFloor }
-      : { name: rec.name, gid: rec.gid, node: o.node, owner: rec.owner, members, hb: rec.hb, phaseTimeout: o.phaseTimeout, termFloor, first };
+      ? { name: rec.name, gid: rec.gid, node: o.node, owner: rec.owner, members, mv, hb: rec.hb, phaseTimeout: o.phaseTimeout, termFloor }
+      : { name: rec.name, gid: rec.gid, node: o.node, owner: rec.owner, members, mv, hb: rec.hb, phaseTimeout: o.phaseTimeout, termFloor, first };
   }
 }

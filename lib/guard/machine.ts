@@ -18,7 +18,7 @@ import { compareBallots } from '../protocol/ballot.js';
 import type { HandoffGoReply, HandoffReply, Value } from '../protocol/messages.js';
 import { acquiringInterrupt, onCommit, onPrepare, onRegCheck, prepare } from './acquire.js';
 import {
-  fromMember, quorum, stopping, type GuardContext, type GuardEffect, type GuardEvent, type GuardFailure, type GuardState, type Result,
+  commitMsg, fromMember, quorum, stopping, type GuardContext, type GuardEffect, type GuardEvent, type GuardFailure, type GuardState, type Result,
 } from './states.js';
 
 export {
@@ -111,7 +111,7 @@ function onHandoff(ctx: GuardContext, s: Extract<GuardState, { phase: 'handoff' 
     const marker: Value = { owner: s.to, gnode: ctx.node, hb: ctx.hb, handoffTo: r.guard };
     return [{ ...s, step: 'marker', target: r.guard, value: marker, seq: s.seq + 1 }, [
       { type: 'revoke', reason: 'handoff' }, { type: 'release' },
-      { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b: s.b, v: marker, seq: s.seq + 1 } },
+      { type: 'send', to: ctx.members, msg: commitMsg(ctx, s.b, marker, s.seq + 1) },
       { type: 'timer', ms: ctx.phaseTimeout, jitter: false },
     ]];
   }

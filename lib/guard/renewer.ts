@@ -7,6 +7,11 @@
  *
  * The renewer also owns lease bookkeeping: a name's lease runs from the send time of the last round a
  * majority acked for it, and when that deadline passes without renewal the guard is told `lease-lost`.
+ *
+ * Each renewal also says which member list a majority of which holds every name it renews (`mv`): the
+ * list of the last round a majority of that very list acked, or older when a name was granted since
+ * under an older list. Acceptors count a value for a membership change only once someone vouched so
+ * for the current list; a round under a new list, and one more when it is acked, tell them at once.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { DigestSet, entryHash, xorDigest } from '../acceptor/digest.js';
@@ -40,14 +45,20 @@ export interface RenewerComponents {
   readonly members: () => readonly string[];
   readonly heartbeat: () => number;
   readonly random: () => number;
-  /** The version of the member list renewals are made under (sent with each renewal). */
+  /** The version of the member list (`members`); without it renewals vouch for no list. */
   readonly listVersion?: () => number;
 }
 
 /** Counters for stat(). */
 export interface RenewerStats { rounds: number; roundsAcked: number; syncs: number; lost: number }
 
-interface Round { readonly n: number; readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean }
+interface Round {
+  readonly n: number; readonly rid: number; readonly sentAt: number; readonly hb: number; readonly acks: Set<string>; done: boolean;
+  /** The member list it went to, and that list's version. */
+  readonly members: readonly string[]; readonly listVersion: number;
+  /** Whether a majority of `members` acked it (see #vouch). */
+  vouched: boolean;
+}
 
 const JITTER_MS = 250;
 /** Rounds between re-syncs of a member that refused some names. */
@@ -68,6 +79,10 @@ export class Renewer<H extends Holding = Holding> {
   /** Lease granted by the last majority-acked round, and that round's number. */
   #roundLease = -Infinity;
   #roundN = 0;
+  /** The member-list version a majority of which holds every held name (Infinity: nothing held). */
+  #vouched = Infinity;
+  /** The lowest list version of the names granted since the last round was sent. */
+  #grantedSinceRound = Infinity;
   #tick: TimerHandle | undefined;
   #leaseTimer: TimerHandle | undefined;
   #leaseTimerAt = Infinity;
@@ -82,9 +97,14 @@ export class Renewer<H extends Holding = Holding> {
     return this.#held.size;
   }
 
-  /** Starts renewing a name that a majority has just accepted (commit sent at `sentAt`). */
-  add(h: H, sentAt: number): void {
+  /**
+   * Starts renewing a name that a majority of member-list version `listVersion` has just accepted
+   * (commit sent at `sentAt`).
+   */
+  add(h: H, sentAt: number, listVersion = -1): void {
     this.remove(h.name);
+    this.#vouched = Math.min(this.#vouched, listVersion);
+    this.#grantedSinceRound = Math.min(this.#grantedSinceRound, listVersion);
     h.leaseUntil = sentAt + leaseDuration(h.value.hb);
     // Numbered, not timed: a round sent at the same instant, just before, did not list it.
     h.addedRound = this.stats.rounds + 1;
@@ -100,6 +120,7 @@ export class Renewer<H extends Holding = Holding> {
     if (h === undefined) return;
     this.#held.delete(name);
     this.#set.remove(hashOf(h));
+    if (this.#held.size === 0) this.#vouched = Infinity;
     if (this.#excluded.size > 0) for (const ex of this.#excluded.values()) ex.delete(name);
   }
 
@@ -119,6 +140,11 @@ export class Renewer<H extends Holding = Holding> {
     return h === undefined ? undefined : this.#leaseOf(h);
   }
 
+  /** The member list changed: renew under the new one now, so the acceptors learn it is held there. */
+  listChanged(): void {
+    this.renewNow();
+  }
+
   /** Sends one renewal round now (also runs on the heartbeat timer). */
   renewNow(): void {
     if (this.#stopped || this.#held.size === 0) return;
@@ -129,11 +155,16 @@ export class Renewer<H extends Holding = Holding> {
       if (r !== undefined) this.#onReply(r, from, msg);
     });
     this.stats.rounds++;
-    r = { n: this.stats.rounds, rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false };
+    const members = this.#c.members();
+    const listVersion = this.#c.listVersion?.() ?? -1;
+    r = { n: this.stats.rounds, rid, sentAt: this.#c.clock.now(), hb, acks: new Set(), done: false, members, listVersion, vouched: false };
     this.#round = r;
+    this.#grantedSinceRound = Infinity;
+    // What this round vouches for (sent only when there is a list to name).
+    const mv = this.#vouched >= 0 && this.#vouched < Infinity && this.#c.listVersion !== undefined ? this.#vouched : undefined;
     // A name whose lease would end within two rounds cannot wait for the periodic re-sync.
     const atRisk = r.sentAt + 2 * hb;
-    for (const peer of this.#c.members()) {
+    for (const peer of members) {
       const ex = this.#excluded.get(peer);
       // A member that refused names gets the full list again every few rounds, in case it can take them
       // now (a rival's value it held may be gone), and every round while one of those names needs it.
@@ -144,7 +175,6 @@ export class Renewer<H extends Holding = Holding> {
       let count = this.#set.count;
       let digest = this.#set.digest;
       if (ex !== undefined) for (const hash of ex.values()) { count--; digest = xorDigest(digest, hash); }
-      const mv = this.#c.listVersion?.();
       this.#c.rpc.send(peer, mv === undefined ? { type: 'renew', rid, hb, count, digest } : { type: 'renew', rid, hb, count, digest, mv });
     }
   }
@@ -159,6 +189,7 @@ export class Renewer<H extends Holding = Holding> {
   #ack(r: Round, from: string): void {
     if (r.acks.has(from) || !this.#c.members().includes(from)) return;
     r.acks.add(from);
+    this.#vouch(r);
     const need = quorum(this.#c.members());
     if (r.acks.size < need) return;
     if (!r.done) {
@@ -180,6 +211,33 @@ export class Renewer<H extends Holding = Holding> {
       if (covering >= need) h.leaseUntil = Math.max(h.leaseUntil, r.sentAt + leaseDuration(r.hb));
     }
     this.#armLeaseTimer(this.#minLease());
+  }
+
+  /**
+   * Once a majority of round `r`'s own list has acked it (and holds each name some member refused),
+   * every name held then is on a majority of that list: renewals vouch for it from now on. A newly
+   * vouched list is announced by a round at once. Only for the latest round: names granted between an
+   * older round and the latest are not tracked.
+   */
+  #vouch(r: Round): void {
+    if (r.vouched || r.n !== this.stats.rounds || r.listVersion < 0) return;
+    const need = quorum(r.members);
+    let acked = 0;
+    for (const peer of r.acks) if (r.members.includes(peer)) acked++;
+    if (acked < need) return;
+    for (const ex of this.#excluded.values()) {
+      for (const name of ex.keys()) {
+        const h = this.#held.get(name);
+        if (h === undefined || h.addedRound > r.n) continue;
+        let covering = 0;
+        for (const peer of r.acks) if (r.members.includes(peer) && this.#excluded.get(peer)?.has(name) !== true) covering++;
+        if (covering < need) return;
+      }
+    }
+    r.vouched = true;
+    const before = this.#vouched;
+    this.#vouched = Math.min(r.listVersion, this.#grantedSinceRound);
+    if (this.#vouched > before && this.#vouched === (this.#c.listVersion?.() ?? -1)) queueMicrotask(() => this.renewNow());
   }
 
   /**

@@ -14,6 +14,8 @@ export interface GuardContext {
   readonly node: string;
   readonly owner: OwnerRef;
   readonly members: readonly string[];
+  /** The version of the member list `members` is (sent with every value this guard commits). */
+  readonly mv?: number;
   readonly hb: number;
   /** How long to wait for a phase's replies. */
   readonly phaseTimeout: number;
@@ -106,6 +108,11 @@ export function ownValue(ctx: GuardContext): Value {
   return { owner: ctx.owner, gnode: ctx.node, hb: ctx.hb };
 }
 
+/** The commit of `(b, v, seq)`, stamped with the version of the list whose majority it asks. */
+export function commitMsg(ctx: GuardContext, b: Ballot, v: Value | null, seq: number): Outgoing {
+  return ctx.mv === undefined ? { type: 'com', name: ctx.name, b, v, seq } : { type: 'com', name: ctx.name, b, v, seq, mv: ctx.mv };
+}
+
 /** A reply that counts: from a member of this guard's quorum. */
 export function fromMember(ctx: GuardContext, ev: GuardEvent): boolean {
   return ev.type === 'reply' && ctx.members.includes(ev.from);
@@ -114,7 +121,7 @@ export function fromMember(ctx: GuardContext, ev: GuardEvent): boolean {
 export function stopping(ctx: GuardContext, b: Ballot, seq: number, pre: GuardEffect[]): Result {
   return [
     { phase: 'stopping', b, seq: seq + 1, acks: new Set() },
-    [...pre, { type: 'send', to: ctx.members, msg: { type: 'com', name: ctx.name, b, v: null, seq: seq + 1 } },
+    [...pre, { type: 'send', to: ctx.members, msg: commitMsg(ctx, b, null, seq + 1) },
      { type: 'timer', ms: ctx.phaseTimeout, jitter: false }],
   ];
 }

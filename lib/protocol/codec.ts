@@ -144,14 +144,14 @@ function schema(type: string, keys: string[], check: (m: Rec) => boolean): void 
 
 schema('read', ['rid', 'name'], (m) => isCount(m['rid']) && isName(m['name']));
 schema('readR', ['rid', 'name', 'ok', 'entry'], (m) => isCount(m['rid']) && isName(m['name']) && isBool(m['ok']) && isOpt(m['entry'], isEntry));
-schema('prep', ['rid', 'name', 'b', 'mode', 'from', 'v'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
+schema('prep', ['rid', 'name', 'b', 'mode', 'from', 'v', 'mv'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
   && (m['mode'] === 'free' || m['mode'] === 'takeover' || m['mode'] === 'handoff') && isOpt(m['from'], isBallot)
-  && isOpt(m['v'], isValue) && (m['v'] === undefined || m['mode'] === 'free'));
+  && isOpt(m['v'], isValue) && (m['v'] === undefined || m['mode'] === 'free') && isOpt(m['mv'], isCount));
 schema('prepR', ['rid', 'name', 'b', 'ok', 'why', 'entry', 'acc', 'floor'], (m) => isCount(m['rid']) && isName(m['name'])
   && isBallot(m['b']) && isBool(m['ok']) && isOpt(m['why'], isReason) && isOpt(m['entry'], isEntry) && isOpt(m['acc'], isBool)
   && isCount(m['floor']));
-schema('com', ['rid', 'name', 'b', 'v', 'seq'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
-  && isValueOrNull(m['v']) && isCount(m['seq']));
+schema('com', ['rid', 'name', 'b', 'v', 'seq', 'mv'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
+  && isValueOrNull(m['v']) && isCount(m['seq']) && isOpt(m['mv'], isCount));
 schema('comR', ['rid', 'name', 'b', 'seq', 'ok', 'why', 'entry'], (m) => isCount(m['rid']) && isName(m['name'])
   && isBallot(m['b']) && isCount(m['seq']) && isBool(m['ok']) && isOpt(m['why'], isReason) && isOpt(m['entry'], isEntry));
 schema('rep', ['rid', 'name', 'b', 'v', 'seq', 'expectPromise', 'expectBallot'], (m) => isCount(m['rid'])
@@ -208,7 +208,8 @@ schema('ncallR', ['rid', 'ok', 'body', 'err'], (m) => isCount(m['rid']) && isBoo
 schema('statusR', ['rid', 'node', 'members', 'live', 'held', 'voting'], (m) => isCount(m['rid']) && isId(m['node'])
   && isMemberList(m['members']) && Array.isArray(m['live']) && m['live'].length <= LIMITS.members && m['live'].every(isId)
   && isCount(m['held']) && isBool(m['voting']));
-schema('own', ['name', 'b', 'v', 'seq'], (m) => isName(m['name']) && isBallot(m['b']) && isValueOrNull(m['v']) && isCount(m['seq']));
+schema('own', ['name', 'b', 'v', 'seq', 'mv'], (m) => isName(m['name']) && isBallot(m['b']) && isValueOrNull(m['v']) && isCount(m['seq'])
+  && isOpt(m['mv'], isCount));
 schema('ping', ['rid'], (m) => isCount(m['rid']));
 schema('pong', ['rid'], (m) => isCount(m['rid']));
 

@@ -83,6 +83,8 @@ export interface PrepareMsg {
    * for the name (absent or tombstoned, not merely expired) also accepts `(b, v, seq 1)` at once.
    */
   readonly v?: Value;
+  /** With `v`: the version of the member list whose majority the guard asks (see {@link CommitMsg.mv}). */
+  readonly mv?: number;
 }
 export interface PrepareReply {
   readonly type: 'prepR'; readonly rid: number; readonly name: string; readonly b: Ballot;
@@ -97,6 +99,12 @@ export interface PrepareReply {
 export interface CommitMsg {
   readonly type: 'com'; readonly rid: number; readonly name: string;
   readonly b: Ballot; readonly v: Value | null; readonly seq: number;
+  /**
+   * The version of the member list whose majority the guard asks: once this value is decided, a
+   * majority of that list holds it (a membership change waits for every live value to be held so
+   * under the current list).
+   */
+  readonly mv?: number;
 }
 export interface CommitReply {
   readonly type: 'comR'; readonly rid: number; readonly name: string; readonly b: Ballot; readonly seq: number;
@@ -125,7 +133,11 @@ export interface AbandonMsg { readonly type: 'abandon'; readonly name: string; r
 export interface RenewMsg {
   readonly type: 'renew'; readonly rid: number; readonly hb: number;
   readonly count: number; readonly digest: number;
-  /** The version of the member list the sender renews under. */
+  /**
+   * The newest member-list version a majority of which holds every name renewed here: the list of the
+   * sender's last renewal round that a majority of it acked, lowered to the list version of any name
+   * granted since that round was sent. Absent until a round has been acked.
+   */
   readonly mv?: number;
 }
 export interface RenewReply {
@@ -198,7 +210,11 @@ export interface DeliverReply {
  * A grant a majority accepted, or (`v: null`) its release by the owner (one way, to every member):
  * ownership watches report decided changes only.
  */
-export interface DecidedMsg { readonly type: 'own'; readonly name: string; readonly b: Ballot; readonly v: Value | null; readonly seq: number }
+export interface DecidedMsg {
+  readonly type: 'own'; readonly name: string; readonly b: Ballot; readonly v: Value | null; readonly seq: number;
+  /** The version of the member list a majority of which accepted the grant (see {@link CommitMsg.mv}). */
+  readonly mv?: number;
+}
 
 /** Cluster-wide settings and the member list, spread by gossip. */
 export interface GossipMsg {
@@ -224,7 +240,7 @@ export interface ConfigEntry {
 export interface MembersGetMsg { readonly type: 'mget'; readonly rid: number }
 export interface MembersGetReply {
   readonly type: 'mgetR'; readonly rid: number; readonly members: MemberList;
-  /** False while this member's acceptor holds a live value not renewed since it adopted `members`. */
+  /** False while this member's acceptor holds a live value not known to sit on a majority of `members`. */
   readonly settled?: boolean;
 }
 /** Membership change, step 2: adopt this list (if newer); the change holds once a majority acked. */

@@ -941,33 +941,77 @@ test('prepare: takeover of a live handoff marker -> refused held; only the named
   assert.ok(prep(a, NAME, ballot(2, 'B/1/2'), 'handoff', b1).ok);
 });
 
-test('settling: a live value counts as kept under the current member list only after its node renews it under that list', async () => {
+/** An acceptor whose node's member list is at `version.now`. */
+function listRig(): { clock: ManualClock; a: Acceptor; version: { now: number } } {
   const clock = new ManualClock();
-  let version = 3;
+  const version = { now: 3 };
   const a = new Acceptor(
-    { clock, settings: () => ({ deleteTimeThreshold: 10_000, deleteLimit: 100, promiseTtl: 3000 }), listVersion: () => version },
+    { clock, settings: () => ({ deleteTimeThreshold: 10_000, deleteLimit: 100, promiseTtl: 3000 }), listVersion: () => version.now },
     { shards: 4, termFloor: 0, voting: true },
   );
+  return { clock, a, version };
+}
+
+function renewUnder(a: Acceptor, from: string, d: { count: number; digest: number }, mv?: number): RenewReply {
+  return a.renew(from, mv === undefined
+    ? { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest }
+    : { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv });
+}
+
+test('settling: a value counts for the current member list once its guard or its node vouches for that list', async () => {
+  const { clock, a, version } = listRig();
   const b = ballot(1, 'A/1/1');
-  grant(a, NAME, b, value('A'));
+  assert.ok(prep(a, NAME, b).ok);
+  assert.ok(a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 3 }).ok);
+  assert.not.ok(a.unsettled(), 'committed by a guard asking a majority of the current list');
   const d = digestOf([[NAME, b, 1]]);
   await clock.advance(10);
-  version = 4; // this node adopts a new member list at t = 10
-  const adopted = clock.now();
-  assert.ok(a.unsettledSince(adopted), 'granted before the change: not yet kept under the new list');
+  version.now = 4; // this node adopts a new member list
+  assert.ok(a.unsettled(), 'accepted under the previous list only');
   await clock.advance(10);
-  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 3 }).ok, 'the lease is renewed');
-  assert.ok(a.unsettledSince(adopted), 'a renewal under the old list does not settle it');
-  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest }).ok);
-  assert.ok(a.unsettledSince(adopted), 'nor does one that names no list');
-  await clock.advance(10);
-  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count + 1, digest: d.digest }).ok === false);
-  assert.ok(a.unsettledSince(adopted), 'nor a renewal that disagrees on the set');
-  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 4 }).ok);
-  assert.not.ok(a.unsettledSince(adopted), 'renewed under the current list');
-  assert.ok(a.unsettledSince(clock.now()), 'a later change needs a later renewal');
+  assert.ok(renewUnder(a, 'A', d, 3).ok, 'the lease is renewed');
+  assert.ok(a.unsettled(), 'a renewal vouching for the old list does not settle it');
+  assert.ok(renewUnder(a, 'A', d).ok);
+  assert.ok(a.unsettled(), 'nor does one that vouches for no list');
+  assert.not.ok(renewUnder(a, 'A', { count: d.count + 1, digest: d.digest }, 4).ok);
+  assert.ok(a.unsettled(), 'nor a renewal that disagrees on the set');
+  assert.ok(renewUnder(a, 'A', d, 4).ok);
+  assert.not.ok(a.unsettled(), 'its node vouched for the current list');
+  version.now = 5;
+  assert.ok(a.unsettled(), 'a later list needs a later word');
   await clock.advance(4 * HB);
-  assert.not.ok(a.unsettledSince(clock.now()), 'an expired value needs nothing');
+  assert.not.ok(a.unsettled(), 'an expired value needs nothing');
+});
+
+test('settling: a commit or grant notice from a guard asking an older list vouches for that list only', async () => {
+  const { clock, a, version } = listRig();
+  version.now = 4;
+  const b = ballot(1, 'A/1/1');
+  assert.ok(prep(a, NAME, b).ok);
+  assert.ok(a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 3 }).ok);
+  assert.ok(a.unsettled(), 'a commit of a guard whose list lags: a majority of the older list only');
+  assert.ok(a.learn(NAME, b, value('A'), 1, 3));
+  assert.ok(a.unsettled(), 'its grant notice says the same');
+  assert.ok(a.learn(NAME, b, value('A'), 1, 4));
+  assert.not.ok(a.unsettled(), 'a notice of a grant by a majority of the current list');
+  const other = ballot(2, 'B/1/1');
+  assert.ok(a.learn('other', other, value('B'), 1));
+  assert.ok(a.unsettled(), 'a notice that names no list vouches for none');
+  await clock.advance(4 * HB);
+  assert.not.ok(a.unsettled());
+});
+
+test('settling: a value copied by a sync counts only after its node\'s next agreeing renewal vouches for the list', async () => {
+  const { clock, a } = listRig();
+  const b = ballot(1, 'A/1/1');
+  assert.equal(sync(a, 'A', [[NAME, b, value('A'), 1]]).refused, []);
+  assert.ok(a.unsettled(), 'one copy on one acceptor vouches for nothing');
+  const d = digestOf([[NAME, b, 1]]);
+  assert.ok(renewUnder(a, 'A', d, 3).ok);
+  assert.ok(a.unsettled(), 'a renewal at the instant of the copy may have been sent before the node held it');
+  await clock.advance(1);
+  assert.ok(renewUnder(a, 'A', d, 3).ok);
+  assert.not.ok(a.unsettled(), 'renewed after the copy, under the current list');
 });
 
 test.run();

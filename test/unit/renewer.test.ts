@@ -194,4 +194,76 @@ test('renewer sync: a reply for a part never sent is ignored', () => {
   renewer.stop();
 });
 
+/** The `mv` of each renewal sent since index `from`, by member. */
+function vouchedIn(sent: readonly { to: string; msg: Message }[], from = 0): (number | undefined)[] {
+  return sent.slice(from).flatMap((s) => (s.msg.type === 'renew' ? [s.msg.mv] : []));
+}
+
+test('renewer: renewals vouch for the member list a majority of which acked a round; an older grant lowers it until the next one', async () => {
+  const clock = new ManualClock();
+  const list = { members: ['a', 'b', 'c'], version: 3 };
+  let answering = new Set(['a', 'b', 'c']);
+  const { rpc, sent } = scripted((to, msg) => (msg.type === 'renew' && answering.has(to)
+    ? { type: 'renewR', rid: msg.rid, ok: true, count: msg.count, digest: msg.digest } : undefined));
+  const r = new Renewer({ clock, rpc, members: () => list.members, heartbeat: () => HB, random: () => 0.5, listVersion: () => list.version });
+  const h = (name: string): Holding => ({ name, b: { t: 1, g: 'g' }, value, seq: 1, leaseUntil: 0, addedRound: 0, lost: () => {} });
+  r.add(h('job'), 0, 3);
+  r.renewNow();
+  await clock.flush();
+  assert.equal(vouchedIn(sent), [3, 3, 3], 'granted by a majority of list 3');
+
+  // A fourth member joins: the list change sends a round at once; once a majority of the new list acks
+  // it, one more round tells every member that list 4 holds everything.
+  list.members = ['a', 'b', 'c', 'd'];
+  list.version = 4;
+  answering = new Set(['a', 'b', 'c', 'd']);
+  let mark = sent.length;
+  r.listChanged();
+  await clock.flush();
+  assert.equal(vouchedIn(sent, mark), [3, 3, 3, 3, 4, 4, 4, 4]);
+
+  // A name granted by a guard that still asked list 3: renewals vouch for list 3 again, until a round
+  // sent after the grant is acked by a majority of list 4.
+  r.add(h('late'), clock.now(), 3);
+  mark = sent.length;
+  r.renewNow();
+  await clock.flush();
+  assert.equal(vouchedIn(sent, mark), [3, 3, 3, 3, 4, 4, 4, 4]);
+
+  // List 5: fewer than a majority of it answer, so nothing vouches for it.
+  list.members = ['a', 'b', 'c', 'd', 'e'];
+  list.version = 5;
+  answering = new Set(['a', 'b']);
+  mark = sent.length;
+  r.listChanged();
+  await clock.flush();
+  r.renewNow();
+  await clock.flush();
+  assert.equal(vouchedIn(sent, mark), [4, 4, 4, 4, 4, 4, 4, 4, 4, 4], 'still list 4');
+  r.stop();
+});
+
+test('renewer: a round counts for the list it was sent to, not for one adopted while it was out', async () => {
+  const clock = new ManualClock();
+  const list = { members: ['a', 'b', 'c'], version: 3 };
+  const { rpc, sent } = scripted((to, msg) => (msg.type === 'renew' ? { type: 'renewR', rid: msg.rid, ok: true, count: msg.count, digest: msg.digest } : undefined));
+  const r = new Renewer({ clock, rpc, members: () => list.members, heartbeat: () => HB, random: () => 0.5, listVersion: () => list.version });
+  r.add({ name: 'job', b: { t: 1, g: 'g' }, value, seq: 1, leaseUntil: 0, addedRound: 0, lost: () => {} }, 0, 2);
+  r.renewNow();
+  // List 4 is adopted before the round's acks arrive: they are a majority of list 3, and say so.
+  list.members = ['a', 'b', 'c', 'd'];
+  list.version = 4;
+  await clock.flush();
+  let mark = sent.length;
+  r.renewNow();
+  await clock.flush();
+  assert.equal(vouchedIn(sent, mark).slice(0, 4), [3, 3, 3, 3], 'list 3, not list 4');
+  assert.equal(vouchedIn(sent, mark).slice(4), [4, 4, 4, 4], 'until a round to list 4 is acked');
+  mark = sent.length;
+  r.renewNow();
+  await clock.flush();
+  assert.equal(vouchedIn(sent, mark), [4, 4, 4, 4], 'and no extra round once nothing new is vouched for');
+  r.stop();
+});
+
 test.run();
