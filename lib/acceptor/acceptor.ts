@@ -24,18 +24,12 @@ import type {
   AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
   RenewMsg, RenewReply, RepairMsg, RepairReply, SyncEntry, SyncMsg, SyncReply, Value,
 } from '../protocol/messages.js';
-import { Leases } from './leases.js';
-import { EntryTable, type Entry } from './entries.js';
+import type { Entry } from './entry.js';
+import { adopt, live, liveEntries, unsettled, type LiveEntry } from './knowledge.js';
+import { AcceptorState, type AcceptedChange, type AcceptorSettings, type AcceptorStats } from './state.js';
 
-/** Settings the acceptor reads on every use (they may change cluster-wide at run time). */
-export interface AcceptorSettings {
-  /** Entries expired (or tombstoned) longer than this are deleted by cleanup. */
-  readonly deleteTimeThreshold: number;
-  /** At most this many entries are deleted per cleanup pass. */
-  readonly deleteLimit: number;
-  /** A promise not followed by a commit within this many ms is withdrawn. */
-  readonly promiseTtl: number;
-}
+export type { AcceptedChange, AcceptorSettings, AcceptorStats } from './state.js';
+export type { LiveEntry } from './knowledge.js';
 
 export interface AcceptorComponents {
   readonly clock: Clock;
@@ -44,22 +38,6 @@ export interface AcceptorComponents {
   readonly onChange?: (change: AcceptedChange) => void;
   /** The version of this node's member list (see {@link Acceptor.unsettled}). */
   readonly listVersion?: () => number;
-}
-
-/** A value change as this acceptor accepted it. */
-export interface AcceptedChange {
-  readonly name: string;
-  readonly before: { readonly ballot: Ballot | undefined; readonly value: Value | null; readonly live: boolean };
-  readonly ballot: Ballot;
-  readonly value: Value | null;
-  readonly seq: number;
-}
-
-/** A live value this acceptor holds (for snapshots). */
-export interface LiveEntry {
-  readonly name: string; readonly ballot: Ballot; readonly value: Value; readonly seq: number;
-  /** Known decided (see Entry.confirmed); an unconfirmed value may still be a loser's commit. */
-  readonly confirmed: boolean;
 }
 
 export interface AcceptorOptions {
@@ -71,47 +49,23 @@ export interface AcceptorOptions {
   readonly voting: boolean;
 }
 
-// Per entry (entries.ts): the promise; `maxTerm`, the highest term ever promised here (a withdrawn promise
-// included: deleting the entry raises the floor above it); the accepted ballot, value and seq; `renewedAt`
-// and `hb` of the last per-entry renewal; `voided`, a tombstone left by abandon over a value accepted in
-// one round trip and never granted (it stands for nothing but its term, so a lease holder's sync may
-// replace it as it may replace a promise); `confirmed`, whether the value is known decided (installed from
-// its lease holder by sync or adoption, or renewed since its commit: a commit alone may be a loser's,
-// taken back later); and `attached`, the guard node whose batched renewals cover it, with its digest hash.
-
-/** Counters the node's stat() reports. */
-export interface AcceptorStats {
-  entries: number;
-  promises: number;
-  acks: number;
-  nacks: number;
-  repairs: number;
-  renewals: number;
-  renewMismatches: number;
-  cleaned: number;
-}
-
 export class Acceptor {
-  readonly #clock: Clock;
-  readonly #settings: () => AcceptorSettings;
-  readonly #onChange: ((change: AcceptedChange) => void) | undefined;
+  readonly #s: AcceptorState;
   readonly #listVersion: () => number;
-  readonly #entries: EntryTable;
-  readonly #leases: Leases;
   #floor: number;
   #voting: boolean;
   #cleanupShard = 0;
-  readonly stats: AcceptorStats = { entries: 0, promises: 0, acks: 0, nacks: 0, repairs: 0, renewals: 0, renewMismatches: 0, cleaned: 0 };
 
   constructor(components: AcceptorComponents, options: AcceptorOptions) {
-    this.#clock = components.clock;
-    this.#settings = components.settings;
-    this.#onChange = components.onChange;
+    this.#s = new AcceptorState(components.clock, components.settings, components.onChange, options.shards);
     this.#listVersion = components.listVersion ?? ((): number => 0);
-    this.#entries = new EntryTable(options.shards);
-    this.#leases = new Leases(this.#clock, this.#entries);
     this.#floor = options.termFloor;
     this.#voting = options.voting;
+  }
+
+  /** Counters the node's stat() reports. */
+  get stats(): AcceptorStats {
+    return this.#s.stats;
   }
 
   /** Whether this acceptor votes (answers reads and prepares). */
@@ -126,7 +80,7 @@ export class Acceptor {
 
   /** Number of entries (live, expired and tombstones). */
   get size(): number {
-    return this.#entries.size;
+    return this.#s.entries.size;
   }
 
   /** Lowest term a new grant may use. */
@@ -136,16 +90,16 @@ export class Acceptor {
 
   read(m: ReadMsg): ReadReply {
     if (!this.#voting) return { type: 'readR', rid: m.rid, name: m.name, ok: false };
-    const e = this.#get(m.name);
+    const e = this.#s.get(m.name);
     return e === undefined
       ? { type: 'readR', rid: m.rid, name: m.name, ok: true }
-      : { type: 'readR', rid: m.rid, name: m.name, ok: true, entry: this.#view(e) };
+      : { type: 'readR', rid: m.rid, name: m.name, ok: true, entry: this.#s.view(e) };
   }
 
   // Replies spread `base` last: `{ ...base, ok }` (a spread, then keys the source lacks) makes V8 (Node 20)
   // allocate each reply several times over and move it to the old generation; a spread last costs nothing.
   prepare(m: PrepareMsg): PrepareReply {
-    const e = this.#get(m.name);
+    const e = this.#s.get(m.name);
     // The lowest term this acceptor lets a grant of this name use (the guard learns it from every reply).
     const floor = e === undefined ? this.#floor : Math.max(this.#floor, e.maxTerm + 1);
     const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor } as const;
@@ -153,90 +107,90 @@ export class Acceptor {
     // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
     // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
     if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
-    if (e !== undefined && e.value !== null && !this.#leases.expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
-    const entry = e ?? this.#create(m.name);
-    this.stats.promises++;
+    if (e !== undefined && e.value !== null && !this.#s.leases.expired(e) && !this.#mayTakeOver(m, e)) return this.#refuse(base, 'held', e);
+    const entry = e ?? this.#s.create(m.name);
+    this.#s.stats.promises++;
     // Not over a void tombstone: a rival that just took its value back here may be racing a lease holder
     // whose sync must be able to reach this acceptor (a promise never blocks that sync; a value does).
     if (m.v !== undefined && m.mode === 'free' && entry.value === null && !entry.voided) {
-      this.#install(m.name, entry, m.b, m.v, 1, m.mv ?? -1);
-      this.stats.acks++;
+      this.#s.install(m.name, entry, m.b, m.v, 1, m.mv ?? -1);
+      this.#s.stats.acks++;
       return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, acc: true };
     }
     entry.promise = m.b;
     entry.maxTerm = Math.max(entry.maxTerm, m.b.t);
-    entry.promisedAt = this.#clock.now();
-    return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, entry: this.#view(entry) };
+    entry.promisedAt = this.#s.clock.now();
+    return { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor, ok: true, entry: this.#s.view(entry) };
   }
 
   commit(m: CommitMsg): CommitReply {
     const base = { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq } as const;
-    const e = this.#get(m.name);
+    const e = this.#s.get(m.name);
     if (e === undefined || !sameBallot(e.promise, m.b) || (sameBallot(e.ballot, m.b) && m.seq < e.seq)) {
-      this.stats.nacks++;
-      return e === undefined ? { ok: false, why: 'ballot', ...base } : { ok: false, why: 'ballot', entry: this.#view(e), ...base };
+      this.#s.stats.nacks++;
+      return e === undefined ? { ok: false, why: 'ballot', ...base } : { ok: false, why: 'ballot', entry: this.#s.view(e), ...base };
     }
-    this.#install(m.name, e, m.b, m.v, m.seq, m.mv ?? -1);
-    this.stats.acks++;
+    this.#s.install(m.name, e, m.b, m.v, m.seq, m.mv ?? -1);
+    this.#s.stats.acks++;
     return { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq, ok: true };
   }
 
   repair(m: RepairMsg): RepairReply {
     const base = { type: 'repR', rid: m.rid, name: m.name, b: m.b } as const;
-    const e = this.#get(m.name);
+    const e = this.#s.get(m.name);
     const ok = e === undefined
       ? m.expectPromise === undefined && m.expectBallot === undefined
-      : sameBallot(e.promise, m.expectPromise) && sameBallot(e.ballot, m.expectBallot) && this.#mayInstall(e, m.b, m.seq);
+      : sameBallot(e.promise, m.expectPromise) && sameBallot(e.ballot, m.expectBallot) && this.#s.mayInstall(e, m.b, m.seq);
     if (!ok) {
-      this.stats.nacks++;
-      return e === undefined ? { ok: false, ...base } : { ok: false, entry: this.#view(e), ...base };
+      this.#s.stats.nacks++;
+      return e === undefined ? { ok: false, ...base } : { ok: false, entry: this.#s.view(e), ...base };
     }
-    this.#install(m.name, e ?? this.#create(m.name), m.b, m.v, m.seq, -1);
-    this.stats.repairs++;
+    this.#s.install(m.name, e ?? this.#s.create(m.name), m.b, m.v, m.seq, -1);
+    this.#s.stats.repairs++;
     return { ok: true, ...base };
   }
 
   abandon(m: AbandonMsg): void {
     // Recorded even where the prepare never arrived: a prepare of `b` still in flight must find its term used.
-    const e = this.#get(m.name) ?? this.#create(m.name);
+    const e = this.#s.get(m.name) ?? this.#s.create(m.name);
     e.maxTerm = Math.max(e.maxTerm, m.b.t);
     if (sameBallot(e.promise, m.b) && compareBallots(e.ballot, m.b) < 0) {
       e.promise = e.ballot;
     } else if (sameBallot(e.ballot, m.b) && e.value !== null && e.seq === 1) {
       // Accepted in one round trip, never granted: the guard has moved on, so the value stands for nobody.
-      this.#install(m.name, e, m.b, null, 2, -1);
+      this.#s.install(m.name, e, m.b, null, 2, -1);
       e.voided = true;
     }
   }
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
   renew(from: string, m: RenewMsg): RenewReply {
-    const r = this.#leases.renewNode(from, m.count, m.digest, m.hb, m.mv ?? -1);
-    if (r.ok) this.stats.renewals++;
-    else this.stats.renewMismatches++;
+    const r = this.#s.leases.renewNode(from, m.count, m.digest, m.hb, m.mv ?? -1);
+    if (r.ok) this.#s.stats.renewals++;
+    else this.#s.stats.renewMismatches++;
     return { type: 'renewR', rid: m.rid, ok: r.ok, count: r.count, digest: r.digest };
   }
 
   /** A node's full list of held names after a renewal mismatch: renew or repair each, report refusals. */
   sync(from: string, m: SyncMsg): SyncReply {
-    if (m.part === 0) this.#leases.detachAll(from);
+    if (m.part === 0) this.#s.leases.detachAll(from);
     const refused: [number, EntryView][] = [];
     m.entries.forEach(([name, b, v, seq], i) => {
-      const e = this.#get(name);
+      const e = this.#s.get(name);
       if (v.gnode !== from) {
-        refused.push([i, e === undefined ? { value: null, seq: 0, expired: false } : this.#view(e)]);
+        refused.push([i, e === undefined ? { value: null, seq: 0, expired: false } : this.#s.view(e)]);
         return;
       }
       // A sync comes from the guard holding the lease: while it holds it no rival can gather a majority,
       // so a rival's promise here may be overridden (its commit will then be refused), and so may a void
       // tombstone (a rival's abandoned one-round-trip value); any other value above its ballot may not.
       if (e !== undefined && !e.voided && (compareBallots(e.ballot, b) > 0 || (sameBallot(e.ballot, b) && seq < e.seq))) {
-        refused.push([i, this.#view(e)]);
+        refused.push([i, this.#s.view(e)]);
         return;
       }
       const fresh = e !== undefined && sameBallot(e.ballot, b) && e.seq === seq && sameBallot(e.promise, b);
-      if (!fresh) this.stats.repairs++;
-      this.#install(name, e ?? this.#create(name), b, v, seq, -1, m.hb, true);
+      if (!fresh) this.#s.stats.repairs++;
+      this.#s.install(name, e ?? this.#s.create(name), b, v, seq, -1, m.hb, true);
     });
     return { type: 'syncR', rid: m.rid, part: m.part, refused };
   }
@@ -247,78 +201,32 @@ export class Acceptor {
    * Returns how many were deleted.
    */
   cleanup(): number {
-    const { deleteTimeThreshold, deleteLimit } = this.#settings();
-    const now = this.#clock.now();
+    const { deleteTimeThreshold, deleteLimit } = this.#s.settings();
+    const now = this.#s.clock.now();
     let removed = 0;
     // One shard per pass: an idle acceptor with many live names must not scan them all every period.
     {
       const shard = this.#cleanupShard;
-      this.#cleanupShard = (this.#cleanupShard + 1) % this.#entries.shards;
-      this.#entries.forEachIn(shard, (e) => {
+      this.#cleanupShard = (this.#cleanupShard + 1) % this.#s.entries.shards;
+      this.#s.entries.forEachIn(shard, (e) => {
         if (removed >= deleteLimit) return false;
-        this.#expirePromise(e);
+        this.#s.expirePromise(e);
         if (e.promiseVsBallot() > 0) return true;
-        const freeSince = this.#leases.lastRenewal(e) + (e.hasValue ? this.#leases.expiry(e) : 0);
+        const freeSince = this.#s.leases.lastRenewal(e) + (e.hasValue ? this.#s.leases.expiry(e) : 0);
         if (now - freeSince <= deleteTimeThreshold) return true;
         this.#floor = Math.max(this.#floor, e.maxTerm + 1, Math.max(e.ballotTerm, 0) + 1);
-        this.#leases.detach(e);
-        this.#entries.remove(e);
+        this.#s.leases.detach(e);
+        this.#s.entries.remove(e);
         removed++;
         return true;
       });
     }
-    this.stats.cleaned += removed;
-    this.stats.entries = this.size;
+    this.#s.stats.cleaned += removed;
+    this.#s.stats.entries = this.size;
     return removed;
   }
 
-  // ---- internals --------------------------------------------------------------------------------
-
-  /** The entry of `name`, with a lapsed promise already withdrawn (so every rule sees the same state). */
-  #get(name: string): Entry | undefined {
-    const e = this.#entries.get(name);
-    if (e !== undefined) this.#expirePromise(e);
-    return e;
-  }
-
-  #create(name: string): Entry {
-    const e = this.#entries.create(name, this.#clock.now());
-    this.stats.entries++;
-    return e;
-  }
-
-  /** Whether `(b, seq)` may replace what `e` holds: nothing above b promised or accepted, no older seq. */
-  #mayInstall(e: Entry, b: Ballot, seq: number): boolean {
-    this.#expirePromise(e);
-    if (e.comparePromise(b) > 0 || e.compareBallot(b) > 0) return false;
-    return !(e.compareBallot(b) === 0 && seq < e.seq);
-  }
-
-  /** `listVersion`: the member list a majority of which the installer asked (-1: it vouches for none). */
-  #install(name: string, e: Entry, b: Ballot, v: Value | null, seq: number, listVersion: number, hb?: number, confirmed = false): void {
-    const changed = e.compareBallot(b) !== 0 || e.seq !== seq;
-    // Built only for a listener: a renewal by sync installs the same value again and tells nobody.
-    const before = changed && this.#onChange !== undefined
-      ? { ballot: e.ballot, value: e.value, live: e.hasValue && !this.#leases.expired(e) } : undefined;
-    this.#leases.detach(e);
-    e.promise = b;
-    e.maxTerm = Math.max(e.maxTerm, b.t);
-    e.ballot = b;
-    e.value = v;
-    e.seq = seq;
-    e.voided = false;
-    // The same value again (a sync, a notice after the commit) keeps what the first install vouched for.
-    e.listVersion = changed ? listVersion : Math.max(e.listVersion, listVersion);
-    e.renewedAt = this.#clock.now();
-    e.hb = hb ?? v?.hb ?? 0;
-    // A commit never confirms by itself (a duplicate of a loser's commit must not); only what kept it does.
-    e.confirmed = confirmed || (!changed && e.confirmed);
-    // A handoff marker is not renewed by its old node: it lives 3 heartbeats from its own commit.
-    if (v !== null && v.handoffTo === undefined) {
-      this.#leases.attach(e, v.gnode, name, b, seq);
-    }
-    if (before !== undefined) this.#onChange?.({ name, before, ballot: b, value: v, seq });
-  }
+  // ---- what it shares (knowledge.ts) -------------------------------------------------------------
 
   /**
    * Whether a live value here is not known to be held by a majority of this node's current member list
@@ -326,13 +234,7 @@ export class Acceptor {
    * under the current one have copied it): a membership change waits while a majority says so.
    */
   unsettled(): boolean {
-    const version = this.#listVersion();
-    let found = false;
-    this.#entries.forEach((e) => {
-      if (found || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
-      if (!this.#leases.settledUnder(e, version)) found = true;
-    });
-    return found;
+    return unsettled(this.#s, this.#listVersion());
   }
 
   /**
@@ -340,19 +242,7 @@ export class Acceptor {
    * then waits out an expiry period instead of copying them).
    */
   liveEntries(limit: number): { entries: SyncEntry[]; unconfirmed: number[] } | undefined {
-    const entries: SyncEntry[] = [];
-    const unconfirmed: number[] = [];
-    let over = false;
-    this.#entries.forEach((e) => {
-      if (over || !e.hasValue || e.ballotTerm < 0 || this.#leases.expired(e)) return;
-      if (entries.length >= limit) {
-        over = true;
-        return;
-      }
-      if (!this.#leases.confirmed(e)) unconfirmed.push(entries.length);
-      entries.push([e.name, e.ballot as Ballot, e.value as Value, e.seq]);
-    });
-    return over ? undefined : { entries, unconfirmed };
+    return liveEntries(this.#s, limit);
   }
 
   /**
@@ -363,44 +253,17 @@ export class Acceptor {
    * were installed.
    */
   adopt(entries: readonly SyncEntry[], unconfirmed: ReadonlySet<number> = new Set()): number {
-    let n = 0;
-    entries.forEach(([name, b, v, seq], i) => {
-      const decided = !unconfirmed.has(i);
-      const e = this.#get(name);
-      if (e !== undefined) {
-        const live = e.value !== null && !this.#leases.expired(e);
-        const here = live && this.#leases.confirmed(e);
-        if (sameBallot(e.ballot, b) && seq <= e.seq) {
-          if (decided && seq === e.seq) e.confirmed = true;
-          return;
-        }
-        const above = compareBallots(e.promise, b) > 0 || compareBallots(e.ballot, b) > 0;
-        // Higher here: keep it, unless it is an undecided value and this one is decided.
-        if (above && !(decided && live && !here)) return;
-        // A decided live value here is not replaced by another ballot's that nobody has confirmed yet
-        // (a later seq of the same ballot, a handoff marker say, comes from the same guard and stands).
-        if (!above && !decided && here && !sameBallot(e.ballot, b)) return;
-      }
-      this.#install(name, e ?? this.#create(name), b, v, seq, -1, undefined, decided);
-      this.stats.repairs++;
-      n++;
-    });
-    return n;
+    return adopt(this.#s, entries, unconfirmed);
   }
 
   /** Live values (not tombstoned, not expired) whose name starts with `prefix`, for snapshots. */
   live(prefix = ''): LiveEntry[] {
-    const out: LiveEntry[] = [];
-    this.#entries.forEach((e) => {
-      if (!e.hasValue || e.ballotTerm < 0 || !e.startsWith(prefix) || this.#leases.expired(e)) return;
-      out.push({ name: e.name, ballot: e.ballot as Ballot, value: e.value as Value, seq: e.seq, confirmed: this.#leases.confirmed(e) });
-    });
-    return out;
+    return live(this.#s, prefix);
   }
 
   /** The value of `name` under `ballot` is known decided (its guard said a majority accepted it). */
   confirm(name: string, ballot: Ballot): void {
-    const e = this.#entries.get(name);
+    const e = this.#s.entries.get(name);
     if (e !== undefined && e.compareBallot(ballot) === 0) e.confirmed = true;
   }
 
@@ -411,14 +274,14 @@ export class Acceptor {
    * the grant. Returns whether the value is now held here.
    */
   learn(name: string, b: Ballot, v: Value, seq: number, listVersion = -1): boolean {
-    const e = this.#get(name);
+    const e = this.#s.get(name);
     if (e !== undefined && sameBallot(e.ballot, b) && e.seq === seq) {
       e.confirmed = true;
       e.listVersion = Math.max(e.listVersion, listVersion);
       return true;
     }
-    if (e !== undefined && !this.#mayInstall(e, b, seq)) return false;
-    this.#install(name, e ?? this.#create(name), b, v, seq, listVersion, undefined, true);
+    if (e !== undefined && !this.#s.mayInstall(e, b, seq)) return false;
+    this.#s.install(name, e ?? this.#s.create(name), b, v, seq, listVersion, undefined, true);
     return true;
   }
 
@@ -428,10 +291,12 @@ export class Acceptor {
    * or has moved on), which says nothing about that value.
    */
   stateOf(name: string, ballot: Ballot): 'live' | 'expired' | 'other' {
-    const e = this.#entries.get(name);
+    const e = this.#s.entries.get(name);
     if (e === undefined || !e.hasValue || e.compareBallot(ballot) !== 0) return 'other';
-    return this.#leases.expired(e) ? 'expired' : 'live';
+    return this.#s.leases.expired(e) ? 'expired' : 'live';
   }
+
+  // ---- internals --------------------------------------------------------------------------------
 
   #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
     if (m.from === undefined || !sameBallot(m.from, e.ballot)) return false;
@@ -440,20 +305,8 @@ export class Acceptor {
     return m.mode === 'handoff' && e.value?.handoffTo === m.b.g;
   }
 
-  /** Withdraws a promise that no commit followed within `promiseTtl`. */
-  #expirePromise(e: Entry): void {
-    if (e.promiseVsBallot() > 0 && this.#clock.now() - e.promisedAt >= this.#settings().promiseTtl) e.withdrawPromise();
-  }
-
-  #view(e: Entry): EntryView {
-    const v: { -readonly [K in keyof EntryView]: EntryView[K] } = { value: e.value, seq: e.seq, expired: this.#leases.expired(e) };
-    if (e.promise !== undefined) v.promise = e.promise;
-    if (e.ballot !== undefined) v.ballot = e.ballot;
-    return v;
-  }
-
   #refuse(base: { type: 'prepR'; rid: number; name: string; b: Ballot; floor: number }, why: 'ballot' | 'held', e: Entry | undefined): PrepareReply {
-    this.stats.nacks++;
-    return e === undefined ? { ok: false, why, ...base } : { ok: false, why, entry: this.#view(e), ...base };
+    this.#s.stats.nacks++;
+    return e === undefined ? { ok: false, why, ...base } : { ok: false, why, entry: this.#s.view(e), ...base };
   }
 }

@@ -9,7 +9,8 @@ import type { Clock } from '../clock.js';
 import type { Ballot } from '../protocol/messages.js';
 import { ownCopy } from '../strings.js';
 import { DigestSet, entryHash } from './digest.js';
-import type { Entry, EntryTable } from './entries.js';
+import type { EntryTable } from './entries.js';
+import type { Entry } from './entry.js';
 
 interface NodeRenewal {
   readonly set: DigestSet;
