@@ -4,7 +4,8 @@
  * one peer within one event-loop turn travel in one frame. Liveness is an application-level ping on top
  * of ZMTP heartbeats (`zmq-liveness.ts`).
  *
- * This file and its `zmq-*.ts` plumbing are the only code that imports `zeromq`.
+ * This file and its `zmq-*.ts` plumbing (options, CURVE and ZAP, liveness, one outbox, the pool of
+ * outboxes, replies to callers that are no peer) are the only code that imports `zeromq`.
  */
 import * as zmq from 'zeromq';
 import type { Clock } from '../clock.js';
@@ -21,8 +22,10 @@ import {
 } from './zmq-options.js';
 import { Batcher } from './batcher.js';
 import { guarded } from './guarded.js';
+import { CallerReplies } from './zmq-callers.js';
 import { PeerLiveness } from './zmq-liveness.js';
-import { Outbox } from './zmq-outbox.js';
+import type { Outbox } from './zmq-outbox.js';
+import { OutboxPool } from './zmq-outboxes.js';
 
 export { generateCurveKeyPair, type CurveKeyPair, type CurveOptions } from './zmq-curve.js';
 export {
@@ -78,12 +81,7 @@ export class ZmqTransport implements Transport {
   readonly #o: ResolvedZmqOptions;
   readonly #route: Buffer;
   readonly #peers = new Map<string, PeerState>();
-  /**
-   * Outboxes by endpoint (and key): peers known under two ids at one endpoint (a seed known by its
-   * address while joining, then by its id) share one DEALER. Two DEALERs with one routing id to one
-   * ROUTER take the identity from each other (handover), and closing the displaced one aborts libzmq.
-   */
-  readonly #outboxes = new Map<string, { outbox: Outbox; users: number }>();
+  readonly #outboxes: OutboxPool;
   readonly #stats: ZmqTransportStats = { ...emptyTransportStats(), handshakeFailures: 0 };
   #phase: Phase = 'new';
   #endpoint: string;
@@ -93,10 +91,8 @@ export class ZmqTransport implements Transport {
   #events: zmq.Observer | undefined;
   readonly #liveness: PeerLiveness;
   readonly #batches: Batcher;
-  /** Senders that are no peer (a status asker): clock time last heard; answered over their connection. */
-  readonly #callers = new Map<string, number>();
-  #routerQueue: (readonly [Buffer, Buffer, number])[] = [];
-  #routerPumping = false;
+  /** Senders that are no peer (a status asker): answered over their own connection. */
+  readonly #callers: CallerReplies;
   #onFrame: FrameHandler | undefined;
   #onLiveness: LivenessHandler | undefined;
 
@@ -109,6 +105,16 @@ export class ZmqTransport implements Transport {
     this.#route = Buffer.from(this.id, 'utf8');
     this.#endpoint = this.#o.bind;
     this.#batches = new Batcher(this.#clock, LAZY_MS, (peer, messages) => this.#sendBatch(peer, messages));
+    const sent = (bytes: number, messages: number): void => {
+      this.#stats.framesSent++;
+      this.#stats.messagesSent += messages;
+      this.#stats.bytesSent += bytes;
+    };
+    const dropped = (messages: number): void => {
+      this.#stats.dropped += messages;
+    };
+    this.#outboxes = new OutboxPool(this.#clock, this.#o, { sent, dropped, received: (parts) => this.#receiveReply(parts) });
+    this.#callers = new CallerReplies(this.#clock, { timeout: this.#o.timeout, queueFrames: this.#o.limits.queueFrames }, { sent, dropped });
     this.#liveness = new PeerLiveness(this.#clock, { interval: this.#o.interval, timeout: this.#o.timeout }, {
       ping: (peer, rid) => this.send(peer, { type: 'ping', rid }),
       report: (peer, up) => guarded(() => this.#onLiveness?.(peer, up)),
@@ -174,7 +180,7 @@ export class ZmqTransport implements Transport {
       if (!stopped) throw err;
       return;
     }
-    for (const peer of this.#peers.values()) peer.outbox = this.#openOutbox(peer.address);
+    for (const peer of this.#peers.values()) peer.outbox = this.#outboxes.acquire(this.#context, peer.address);
     this.#liveness.start();
   }
 
@@ -213,12 +219,12 @@ export class ZmqTransport implements Transport {
     const known = this.#peers.get(peer.id);
     if (known !== undefined) {
       if (known.address.endpoint === address.endpoint && known.address.publicKey === address.publicKey) return;
-      if (known.outbox !== undefined) this.#releaseOutbox(known.address);
+      if (known.outbox !== undefined) this.#outboxes.release(known.address);
       known.address = address;
-      known.outbox = running ? this.#openOutbox(address) : undefined;
+      known.outbox = running ? this.#outboxes.acquire(this.#context, address) : undefined;
       return;
     }
-    this.#peers.set(peer.id, { address, outbox: running ? this.#openOutbox(address) : undefined });
+    this.#peers.set(peer.id, { address, outbox: running ? this.#outboxes.acquire(this.#context, address) : undefined });
     this.#liveness.add(peer.id);
   }
 
@@ -226,7 +232,7 @@ export class ZmqTransport implements Transport {
   removePeer(peer: string): void {
     const known = this.#peers.get(peer);
     if (known === undefined) return;
-    if (known.outbox !== undefined) this.#releaseOutbox(known.address);
+    if (known.outbox !== undefined) this.#outboxes.release(known.address);
     this.#peers.delete(peer);
     this.#liveness.remove(peer);
   }
@@ -262,8 +268,7 @@ export class ZmqTransport implements Transport {
     this.#liveness.stop();
     this.#batches.close();
     for (const peer of this.#peers.values()) peer.outbox = undefined;
-    for (const { outbox } of this.#outboxes.values()) outbox.close();
-    this.#outboxes.clear();
+    this.#outboxes.closeAll();
     // The observer first, explicitly: see #countHandshakeFailures.
     this.#events?.close();
     this.#events = undefined;
@@ -274,66 +279,17 @@ export class ZmqTransport implements Transport {
     this.#context = undefined;
   }
 
-  /** The outbox to `address`, shared with any other peer id at the same endpoint and key. */
-  #openOutbox(address: ZmqPeerAddress): Outbox {
-    const key = `${address.endpoint}\u0000${address.publicKey ?? ''}`;
-    const shared = this.#outboxes.get(key);
-    if (shared !== undefined) {
-      shared.users++;
-      return shared.outbox;
+  /** A frame a peer sent back over this node's DEALER: only the answer to a status query of a non-member. */
+  #receiveReply(parts: readonly Buffer[]): void {
+    const [payload, ...extra] = parts;
+    const result = payload === undefined || extra.length > 0 ? undefined : decodeFrame(payload);
+    // Nothing else may enter the protocol by this path (it skips the check that the sender matches the
+    // connection).
+    if (payload === undefined || result === undefined || !result.ok || !result.frame.messages.every((m) => m.type === 'statusR')) {
+      this.#stats.badFrames++;
+      return;
     }
-    const outbox = this.#newOutbox(address);
-    this.#outboxes.set(key, { outbox, users: 1 });
-    return outbox;
-  }
-
-  #releaseOutbox(address: ZmqPeerAddress): void {
-    const key = `${address.endpoint}\u0000${address.publicKey ?? ''}`;
-    const shared = this.#outboxes.get(key);
-    if (shared === undefined || --shared.users > 0) return;
-    shared.outbox.close();
-    this.#outboxes.delete(key);
-  }
-
-  #newOutbox(address: ZmqPeerAddress): Outbox {
-    const context = this.#context;
-    if (context === undefined) throw new StoppedError();
-    const curve = this.#o.curve;
-    return new Outbox({
-      clock: this.#clock,
-      context,
-      ownId: this.id,
-      endpoint: address.endpoint,
-      queueFrames: this.#o.limits.queueFrames,
-      connectGrace: this.#o.timeout,
-      sendHighWaterMark: this.#o.limits.sendHighWaterMark,
-      heartbeatInterval: this.#o.interval,
-      heartbeatTimeout: this.#o.timeout,
-      heartbeatTtl: this.#o.heartbeatTtl,
-      reconnectMaxInterval: this.#o.interval,
-      curve: curve === undefined || address.publicKey === undefined ? undefined
-        : { publicKey: curve.publicKey, secretKey: curve.secretKey, serverKey: address.publicKey },
-    }, {
-      sent: (bytes, messages) => {
-        this.#stats.framesSent++;
-        this.#stats.messagesSent += messages;
-        this.#stats.bytesSent += bytes;
-      },
-      dropped: (messages) => {
-        this.#stats.dropped += messages;
-      },
-      received: (parts) => {
-        const [payload, ...extra] = parts;
-        const result = payload === undefined || extra.length > 0 ? undefined : decodeFrame(payload);
-        // Only the answer to a status query this node sent as a non-member: nothing else may enter the
-        // protocol by this path (it skips the check that the sender matches the connection).
-        if (payload === undefined || result === undefined || !result.ok || !result.frame.messages.every((m) => m.type === 'statusR')) {
-          this.#stats.badFrames++;
-          return;
-        }
-        this.#receive([Buffer.from(result.frame.sender, 'utf8'), payload]);
-      },
-    });
+    this.#receive([Buffer.from(result.frame.sender, 'utf8'), payload]);
   }
 
   /** One peer's batch of a turn: one frame, cut into frames of a few hundred KB when it is large. */
@@ -345,9 +301,8 @@ export class ZmqTransport implements Transport {
   #sendFrames(peer: string, messages: readonly Message[]): void {
     const outbox = this.#peers.get(peer)?.outbox;
     if (peer !== this.id && outbox === undefined) {
-      const heard = this.#callers.get(peer);
-      if (heard !== undefined && this.#clock.now() - heard <= this.#o.timeout) {
-        for (const [bytes, count] of this.#encode(messages)) this.#routerPush(Buffer.from(peer, 'utf8'), bytes, count);
+      if (this.#callers.answers(peer)) {
+        for (const [bytes, count] of this.#encode(messages)) this.#callers.push(() => this.#inbox, peer, bytes, count);
       } else {
         this.#stats.dropped += messages.length;
       }
@@ -363,36 +318,6 @@ export class ZmqTransport implements Transport {
       this.#stats.messagesSent += count;
       this.#stats.bytesSent += bytes.byteLength;
       this.#receive([this.#route, bytes]);
-    }
-  }
-
-  /** Replies to a caller that is no peer go out through the inbox ROUTER, one send at a time. */
-  #routerPush(route: Buffer, bytes: Buffer, count: number): void {
-    if (this.#routerQueue.length >= this.#o.limits.queueFrames) {
-      this.#stats.dropped += count;
-      return;
-    }
-    this.#routerQueue.push([route, bytes, count]);
-    if (!this.#routerPumping) void this.#routerPump();
-  }
-
-  async #routerPump(): Promise<void> {
-    this.#routerPumping = true;
-    try {
-      for (let item = this.#routerQueue.shift(); item !== undefined; item = this.#routerQueue.shift()) {
-        const inbox = this.#inbox;
-        if (inbox === undefined) return;
-        try {
-          await inbox.send([item[0], item[1]]);
-          this.#stats.framesSent++;
-          this.#stats.messagesSent += item[2];
-          this.#stats.bytesSent += item[1].byteLength;
-        } catch {
-          this.#stats.dropped += item[2];
-        }
-      }
-    } finally {
-      this.#routerPumping = false;
     }
   }
 
@@ -458,10 +383,7 @@ export class ZmqTransport implements Transport {
     this.#stats.framesReceived++;
     this.#stats.messagesReceived += messages.length;
     const known = this.#liveness.heard(sender);
-    if (!known && sender !== this.id) {
-      if (this.#callers.size >= 1024) this.#callers.clear();
-      this.#callers.set(sender, this.#clock.now());
-    }
+    if (!known && sender !== this.id) this.#callers.heard(sender);
     let rest = messages;
     if (messages.some((m) => m.type === 'ping' || m.type === 'pong')) {
       rest = messages.filter((m) => m.type !== 'ping' && m.type !== 'pong');
