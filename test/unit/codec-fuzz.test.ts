@@ -161,14 +161,19 @@ function validMessage(r: Rng, type: MessageType): Message {
   switch (type) {
     case 'read': return { type, rid, name: name(r) };
     case 'readR': return { type, rid, name: name(r), ok: r.chance(0.5), ...opt(r, 'entry', () => entry(r)) };
-    case 'prep': return { type, rid, name: name(r), b: ballot(r), mode: r.pick(['free', 'takeover', 'handoff'] as const), ...opt(r, 'from', () => ballot(r)) };
+    case 'prep': {
+      const mode = r.pick(['free', 'takeover', 'handoff'] as const);
+      // A value (with the list version its guard asks) rides only on a 'free' prepare.
+      const carried = mode === 'free' ? { ...opt(r, 'v', () => val(r)), ...opt(r, 'mv', () => count(r)) } : {};
+      return { type, rid, name: name(r), b: ballot(r), mode, ...opt(r, 'from', () => ballot(r)), ...carried };
+    }
     case 'prepR': return { type, rid, name: name(r), b: ballot(r), ok: r.chance(0.5), ...opt(r, 'why', () => why(r)), ...opt(r, 'entry', () => entry(r)), floor: count(r) };
-    case 'com': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r) };
+    case 'com': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r), ...opt(r, 'mv', () => count(r)) };
     case 'comR': return { type, rid, name: name(r), b: ballot(r), seq: count(r), ok: r.chance(0.5), ...opt(r, 'why', () => why(r)), ...opt(r, 'entry', () => entry(r)) };
     case 'rep': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r), ...opt(r, 'expectPromise', () => ballot(r)), ...opt(r, 'expectBallot', () => ballot(r)) };
     case 'repR': return { type, rid, name: name(r), b: ballot(r), ok: r.chance(0.5), ...opt(r, 'entry', () => entry(r)) };
     case 'abandon': return { type, name: name(r), b: ballot(r) };
-    case 'renew': return { type, rid, hb: 1 + r.int(10_000), count: count(r), digest: count(r) };
+    case 'renew': return { type, rid, hb: 1 + r.int(10_000), count: count(r), digest: count(r), ...opt(r, 'mv', () => count(r)) };
     case 'renewR': return { type, rid, ok: r.chance(0.5), count: count(r), digest: count(r), ...opt(r, 'why', () => why(r)) };
     case 'sync': {
       const parts = 1 + r.int(4);
@@ -192,7 +197,7 @@ function validMessage(r: Rng, type: MessageType): Message {
       members: memberList(r),
       config: Array.from({ length: r.int(3) }, () => ({ key: text(r, 20), value: r.pick([0, -1, 0.25, 8048, -1e9]), version: count(r), by: id(r) })),
     };
-    case 'own': return { type, name: name(r), b: ballot(r), v: val(r), seq: count(r) };
+    case 'own': return { type, name: name(r), b: ballot(r), v: val(r), seq: count(r), ...opt(r, 'mv', () => count(r)) };
     case 'ping': return { type, rid };
     case 'pong': return { type, rid };
     case 'mget': return { type, rid };
