@@ -3,9 +3,9 @@
  * runs `rounds` rounds; each round gives every variant, in turn, a 2 s run of one caller registering
  * on its second node and a 2 s run of one caller there looking up names held on its third node.
  * Prints every run, the medians per variant, and B ÷ A ratios. Quicker than the full bench when working
- * on the one-caller path.
+ * on the one-caller path. `--callers N` runs N callers instead of one (an A/B of throughput).
  *
- *   npm run bench:latency -- [rounds] [--base <git ref>] [B_ENV=value ...]
+ *   npm run bench:latency -- [rounds] [--base <git ref>] [--callers N] [B_ENV=value ...]
  *
  * With `--base <ref>`, variant A is the code at that git ref (compiled into bench/.base/) and B the
  * working tree: a change measured against its parent in one run, on the same machine state. With
@@ -21,6 +21,10 @@ const args = process.argv.slice(2);
 const baseAt = args.indexOf('--base');
 const baseRef = baseAt >= 0 ? args[baseAt + 1] : undefined;
 if (baseAt >= 0) args.splice(baseAt, 2);
+const callersAt = args.indexOf('--callers');
+const callers = callersAt >= 0 ? Number(args[callersAt + 1]) : 1;
+if (callersAt >= 0) args.splice(callersAt, 2);
+if (!Number.isInteger(callers) || callers < 1) throw new Error('--callers must be a positive integer');
 const [roundsArg = '8', ...envArgs] = args;
 const rounds = Number(roundsArg);
 if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`rounds must be a positive integer, got ${roundsArg}`);
@@ -75,8 +79,8 @@ try {
     for (const [i, v] of variants.entries()) {
       const c = clusters[i] as Cluster;
       const n2 = c.nodes[1] as NodeProcess;
-      const reg = await registerRun([n2], 1, 2000, true, c.nodes);
-      const look = await lookupRun([n2], [sets[i] as HeldSet], 1, 2000, c.nodes);
+      const reg = await registerRun([n2], callers, 2000, true, c.nodes);
+      const look = await lookupRun([n2], [sets[i] as HeldSet], callers, 2000, c.nodes);
       const sample: Sample = { reg, look };
       samples[i]?.push(sample);
       rows.push([String(r + 1), v.label, ...columns.map((col) => col.fmt(col.of(sample)))]);
