@@ -1,7 +1,8 @@
 /**
  * Runs simulation schedules from the command line: `npm run sim -- --seed 42 --trace` replays one;
  * `npm run sim -- --count 2000 --from 1` runs many and prints a summary table. `--mix races` adds
- * operations on one name from two nodes a few milliseconds apart; `--steps N` makes longer schedules.
+ * operations on one name from two nodes a few milliseconds apart, `--mix members` membership changes in
+ * quick succession; `--steps N` makes longer schedules.
  */
 import { simulate } from './simulation.js';
 
@@ -14,7 +15,8 @@ const seed = flag('seed');
 const count = Number(flag('count') ?? (seed === undefined ? 100 : 1));
 const from = Number(seed ?? flag('from') ?? 1);
 const steps = flag('steps') === undefined ? undefined : Number(flag('steps'));
-const mix = flag('mix') === 'races' ? 'races' : 'standard';
+const mixFlag = flag('mix');
+const mix = mixFlag === 'races' || mixFlag === 'members' ? mixFlag : 'standard';
 let failed = 0;
 let grants = 0;
 const started = performance.now();

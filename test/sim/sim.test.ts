@@ -1,8 +1,9 @@
 // timeout: 600
 /**
- * The seeded fault simulation, 600 standard schedules and 200 of the 'races' mix (seeds 1..N) per CI run.
- * A failing schedule prints its seed; replay it step by step with `npm run sim -- --seed N --trace`
- * (add `--mix races` for the second). More seeds: `npm run sim -- --count 5000`.
+ * The seeded fault simulation, 600 standard schedules, 200 of the 'races' mix and 150 of the 'members'
+ * mix (seeds 1..N) per CI run, and every seed that once found a bug. A failing schedule prints its seed;
+ * replay it step by step with `npm run sim -- --seed N --trace` (add `--mix races` or `--mix members`).
+ * More seeds: `npm run sim -- --count 5000`.
  */
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
@@ -13,13 +14,24 @@ const FROM = Number(process.env['SIM_FROM'] ?? 1);
 
 /** Schedules of the 'races' mix per CI run (seeds 1..N): one name from two nodes, milliseconds apart. */
 const RACES = Number(process.env['SIM_RACES'] ?? 200);
+/** Schedules of the 'members' mix per CI run (seeds 1..N): membership changes in quick succession. */
+const MEMBERS = Number(process.env['SIM_MEMBERS'] ?? 150);
 
-/** Runs `count` schedules of `mix` (seeds FROM..); returns the failures (seed and what went wrong). */
-async function sweep(mix: 'standard' | 'races', count: number): Promise<{ failures: string[]; grants: number }> {
+type Mix = 'standard' | 'races' | 'members';
+
+/**
+ * Seeds that found a bug (each fails without its fix): a takeover livelock racing a handoff (standard
+ * 201357), two membership changes in quick succession (races 442), a grant by a guard that asked the
+ * previous member list counted as settled (members 1456).
+ */
+const FOUND: readonly (readonly [Mix, number])[] = [['standard', 201357], ['races', 442], ['members', 1456]];
+
+/** Runs the schedules `seeds` of `mix`; returns the failures (seed and what went wrong). */
+async function sweep(mix: Mix, seeds: readonly number[]): Promise<{ failures: string[]; grants: number }> {
   const failures: string[] = [];
   let grants = 0;
   const started = performance.now();
-  for (let seed = FROM; seed < FROM + count; seed++) {
+  for (const seed of seeds) {
     let r: Awaited<ReturnType<typeof simulate>>;
     try {
       r = await simulate({ seed, mix });
@@ -33,17 +45,26 @@ async function sweep(mix: 'standard' | 'races', count: number): Promise<{ failur
     }
   }
   const secs = ((performance.now() - started) / 1000).toFixed(1);
-  console.log(`| mix | schedules | grants | failed | seconds |\n|---|---|---|---|---|\n| ${mix} | ${count} | ${grants} | ${failures.length} | ${secs} |`);
+  console.log(`| mix | schedules | grants | failed | seconds |\n|---|---|---|---|---|\n| ${mix} | ${seeds.length} | ${grants} | ${failures.length} | ${secs} |`);
   return { failures, grants };
 }
 
-for (const [mix, count] of [['standard', COUNT], ['races', RACES]] as const) {
+const replayOf = (mix: Mix): string => `npm run sim -- --seed N --trace${mix === 'standard' ? '' : ` --mix ${mix}`}`;
+
+for (const [mix, count] of [['standard', COUNT], ['races', RACES], ['members', MEMBERS]] as const) {
   test(`simulation (${mix}): ${count} seeded schedules of faults -> no safety violation and every node agrees after healing`, async () => {
-    const { failures, grants } = await sweep(mix, count);
+    const { failures, grants } = await sweep(mix, Array.from({ length: count }, (_, k) => FROM + k));
     assert.ok(grants > count, 'the schedules must actually grant names');
-    const replay = `npm run sim -- --seed N --trace${mix === 'races' ? ' --mix races' : ''}`;
-    assert.equal(failures, [], `replay with: ${replay}\n${failures.join('\n')}`);
+    assert.equal(failures, [], `replay with: ${replayOf(mix)}\n${failures.join('\n')}`);
   });
 }
+
+test('simulation: every seed that once found a bug still runs clean', async () => {
+  for (const [mix, seed] of FOUND) {
+    const { failures, grants } = await sweep(mix, [seed]);
+    assert.ok(grants > 0, `seed ${seed} (${mix}) grants names`);
+    assert.equal(failures, [], `replay with: ${replayOf(mix)}\n${failures.join('\n')}`);
+  }
+});
 
 test.run();

@@ -23,9 +23,12 @@ export interface SimOptions {
    * a registration, handoff, unregister or the holder's exit on one node, then a registration or
    * unregister on another, the exit of the owner the first action was about (mid-registration or
    * mid-handoff), or (5 nodes) the removal of the first node from the cluster. Rivals then prepare, probe and take over while the other side is mid-commit or
-   * mid-handoff. Default 'standard' (the schedules a seed has always meant).
+   * mid-handoff. 'members' (always 5 nodes) fills them with membership changes in quick succession
+   * instead: two changes up to 400 ms apart, often while a node cut off from the others registers a
+   * name (its guard asks the list it had) and then reaches only some of them again. Default 'standard'
+   * (the schedules a seed has always meant).
    */
-  readonly mix?: 'standard' | 'races';
+  readonly mix?: 'standard' | 'races' | 'members';
 }
 
 export interface SimResult {
@@ -45,7 +48,7 @@ const key = (r: OwnerRef): string => `${r.node}/${r.inc}/${r.id}`;
 
 export async function simulate(options: SimOptions): Promise<SimResult> {
   const rnd = new Random(options.seed);
-  const n = options.nodes ?? (rnd.next() < 0.7 ? 3 : 5);
+  const n = options.nodes ?? (options.mix === 'members' ? 5 : rnd.next() < 0.7 ? 3 : 5);
   const rates = Array.from({ length: n }, () => 1 + (rnd.next() * 2 - 1) * 0.004);
   const cluster = await createTestCluster({
     nodes: n, seed: options.seed, rates, settings: { heartbeat: HEARTBEAT },
@@ -91,6 +94,24 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
     const id = cluster.ids[i] as string;
     owners.set(id, [...(owners.get(id) ?? []).filter((x) => x.alive), o]);
     return o;
+  };
+  /** One membership change through node `i`: a removed node that still runs rejoins, or (above 3 members) one is removed. */
+  const changeMembers = (i: number): void => {
+    const alive = live();
+    const node = nodeAt(i);
+    const outside = alive.filter((x) => !nodeAt(x).nodes().includes(nodeAt(x).id) && nodeAt(x).nodes().length > 0);
+    const insider = alive.find((x) => nodeAt(x).nodes().includes(nodeAt(x).id) && x !== i);
+    faultPoint();
+    // The 'members' mix sometimes removes another node while one is out; the others keep their schedules.
+    if (outside.length > 0 && insider !== undefined && (options.mix !== 'members' || rnd.next() < 0.6)) {
+      const back = nodeAt(rnd.pick(outside));
+      trace(`rejoin ${back.id} via ${nodeAt(insider).id}`);
+      quiet(back.join(`memory://${nodeAt(insider).id}`));
+    } else if (node.nodes().length > 3) {
+      const gone = rnd.pick(node.nodes().filter((x) => x !== node.id));
+      trace(`leave ${gone} via ${node.id}`);
+      quiet(node.leave(gone));
+    }
   };
   const quiet = (p: Promise<unknown>): void => { p.catch(() => {}); };
   const restartAt = new Map<number, number>();
@@ -161,6 +182,31 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       await cluster.crash(i);
       faultPoint();
       restartAt.set(i, clock.now() + rnd.int(200, 6 * HEARTBEAT));
+    } else if (options.mix === 'members' && r >= 0.8 && alive.length > 2) {
+      // A guard that asked the list it had when it started may commit after a change, at nodes that
+      // adopted the new list; a second change right after must not count such a value as settled.
+      const lagging = rnd.next() < 0.5;
+      if (lagging) {
+        faultStart();
+        trace(`members: isolate ${node.id}, register ${name} there`);
+        net.isolate(node.id);
+        quiet(node.register(name, spawn(i)));
+        await cluster.advance(rnd.int(0, 50));
+      }
+      changeMembers(rnd.pick(alive.filter((x) => x !== i)));
+      await cluster.advance(rnd.int(0, 400));
+      if (lagging) {
+        // The cut-off node reaches some of the others again, not all.
+        net.heal();
+        const still = cluster.ids.filter((x) => x !== node.id && rnd.next() < 0.5);
+        trace(`members: ${node.id} reaches all but ${still.join(' ')}`);
+        for (const x of still) {
+          net.cutOneWay(node.id, x);
+          net.cutOneWay(x, node.id);
+        }
+        await cluster.advance(rnd.int(0, 200));
+      }
+      changeMembers(rnd.pick(live()));
     } else if (options.mix === 'races' && r >= 0.83 && alive.length > 1) {
       // Two nodes act on one name a few milliseconds apart (the network delay is up to 30 ms).
       const j = rnd.pick(alive.filter((x) => x !== i));
@@ -206,18 +252,7 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
       }
     } else if (r >= 0.8 && r < 0.83 && alive.length > 2) {
       // Membership: remove a node (it keeps running outside the cluster) or bring a removed one back.
-      const outside = alive.filter((x) => !nodeAt(x).nodes().includes(nodeAt(x).id) && nodeAt(x).nodes().length > 0);
-      const insider = alive.find((x) => nodeAt(x).nodes().includes(nodeAt(x).id) && x !== i);
-      faultPoint();
-      if (outside.length > 0 && insider !== undefined) {
-        const back = nodeAt(rnd.pick(outside));
-        trace(`rejoin ${back.id} via ${nodeAt(insider).id}`);
-        quiet(back.join(`memory://${nodeAt(insider).id}`));
-      } else if (node.nodes().length > 3) {
-        const gone = rnd.pick(node.nodes().filter((x) => x !== node.id));
-        trace(`leave ${gone} via ${node.id}`);
-        quiet(node.leave(gone));
-      }
+      changeMembers(i);
     }
     await cluster.advance(rnd.int(1, 1500));
   }
