@@ -84,8 +84,9 @@ export class Inbox {
   }
 
   /**
-   * A node outside the member list keeps talking to us: most likely it was removed while it could not
-   * hear the change. Our list tells it (a member gossip merges a newer list); rate-limited per sender.
+   * A node missed a membership change: it is outside our member list and keeps talking to us (most
+   * likely it was removed while it could not hear the change), or our acceptor refused it for an older
+   * list. Our list tells it (a member gossip merges a newer list); rate-limited per sender.
    */
   #notice(from: string): void {
     const now = this.#p.clock.now();
@@ -124,14 +125,22 @@ export class Inbox {
     }
     const a = p.acceptor;
     const reply = (r: Message): void => p.rpc.send(from, r);
+    // A vote refused for an older member list also tells the sender the current one.
+    const vote = (r: Message & { why?: string }): void => {
+      reply(r);
+      if (r.why === 'stale') this.#notice(from);
+    };
     switch (m.type) {
       case 'read': return reply(a.read(m));
-      case 'prep': return reply(a.prepare(m));
-      case 'com': return reply(a.commit(m));
+      case 'prep': return vote(a.prepare(m));
+      case 'com': return vote(a.commit(m));
       case 'rep': return reply(a.repair(m));
       case 'abandon': return a.abandon(m);
-      case 'renew': return reply(a.renew(from, m));
-      case 'sync': return reply(a.sync(from, m));
+      case 'renew': return vote(a.renew(from, m));
+      case 'sync': {
+        const r = a.sync(from, m);
+        return r === undefined ? this.#notice(from) : reply(r);
+      }
       case 'hello': {
         const live = a.liveEntries(HELLO_ENTRIES);
         const voting = a.voting;

@@ -16,7 +16,10 @@
  * - a promise never followed by a commit is withdrawn (abandon, or after `promiseTtl`), so a leftover
  *   never blocks the guard that holds the name; abandon also takes back a value accepted with the promise
  *   (a void tombstone, which a lease holder's sync may replace like a promise);
- * - a node that restarted without state does not vote (read, prepare) until told it may.
+ * - a node that restarted without state does not vote (read, prepare) until told it may;
+ * - a prepare, commit, renewal or sync from a sender whose member list is older than this node's is
+ *   refused (`stale`): once a list is installed at a majority of the one before, a guard still asking
+ *   that older list can no longer gather a majority of it, however many changes it missed.
  */
 import type { Clock } from '../clock.js';
 import { compareBallots, sameBallot } from '../protocol/ballot.js';
@@ -104,6 +107,7 @@ export class Acceptor {
     const floor = e === undefined ? this.#floor : Math.max(this.#floor, e.maxTerm + 1);
     const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor } as const;
     if (!this.#voting) return { ok: false, why: 'recovering', ...base };
+    if (this.#stale(m.mv)) return { ok: false, why: 'stale', ...base };
     // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
     // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
     if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
@@ -125,6 +129,10 @@ export class Acceptor {
 
   commit(m: CommitMsg): CommitReply {
     const base = { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq } as const;
+    if (this.#stale(m.mv)) {
+      this.#s.stats.nacks++;
+      return { ok: false, why: 'stale', ...base };
+    }
     const e = this.#s.get(m.name);
     if (e === undefined || !sameBallot(e.promise, m.b) || (sameBallot(e.ballot, m.b) && m.seq < e.seq)) {
       this.#s.stats.nacks++;
@@ -165,14 +173,22 @@ export class Acceptor {
 
   /** One renewal for every entry node `from`'s guards hold, if both sides agree on which entries those are. */
   renew(from: string, m: RenewMsg): RenewReply {
+    if (this.#stale(m.lv)) {
+      this.#s.stats.renewMismatches++;
+      return { type: 'renewR', rid: m.rid, ok: false, count: 0, digest: 0, why: 'stale' };
+    }
     const r = this.#s.leases.renewNode(from, m.count, m.digest, m.hb, m.mv ?? -1);
     if (r.ok) this.#s.stats.renewals++;
     else this.#s.stats.renewMismatches++;
     return { type: 'renewR', rid: m.rid, ok: r.ok, count: r.count, digest: r.digest };
   }
 
-  /** A node's full list of held names after a renewal mismatch: renew or repair each, report refusals. */
-  sync(from: string, m: SyncMsg): SyncReply {
+  /**
+   * A node's full list of held names after a renewal mismatch: renew or repair each, report refusals.
+   * Undefined (nothing installed, no reply) when the sender's member list is older than this node's.
+   */
+  sync(from: string, m: SyncMsg): SyncReply | undefined {
+    if (this.#stale(m.lv)) return undefined;
     if (m.part === 0) this.#s.leases.detachAll(from);
     const refused: [number, EntryView][] = [];
     m.entries.forEach(([name, b, v, seq], i) => {
@@ -297,6 +313,11 @@ export class Acceptor {
   }
 
   // ---- internals --------------------------------------------------------------------------------
+
+  /** Whether a sender that named member-list version `version` has an older list than this node. */
+  #stale(version: number | undefined): boolean {
+    return version !== undefined && version < this.#listVersion();
+  }
 
   #mayTakeOver(m: PrepareMsg, e: Entry): boolean {
     if (m.from === undefined || !sameBallot(m.from, e.ballot)) return false;

@@ -44,10 +44,8 @@ type Mutable<T> = { -readonly [K in keyof T]: T[K] };
 function prepMsg(ctx: GuardContext, s: Extract<GuardState, { phase: 'prepare' }>): Outgoing {
   const msg: Mutable<Extract<Outgoing, { type: 'prep' }>> = { type: 'prep', name: ctx.name, b: s.b, mode: s.mode };
   if (s.from !== undefined) msg.from = s.from;
-  if (s.value !== undefined) {
-    msg.v = s.value;
-    if (ctx.mv !== undefined) msg.mv = ctx.mv;
-  }
+  if (s.value !== undefined) msg.v = s.value;
+  if (ctx.mv !== undefined) msg.mv = ctx.mv;
   return msg;
 }
 

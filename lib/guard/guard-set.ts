@@ -52,7 +52,10 @@ export class GuardSet {
   constructor(components: GuardSetComponents, options: GuardSetOptions) {
     this.#c = components;
     this.#o = options;
-    this.#guard = { clock: components.clock, rpc: components.rpc, random: components.random, reachable: components.reachable };
+    this.#guard = {
+      clock: components.clock, rpc: components.rpc, random: components.random, reachable: components.reachable,
+      latest: (ctx) => this.#latest(ctx),
+    };
     // A lease that ran out: the renewer has dropped the record; its guard, woken, revokes the owner.
     this.#host = {
       node: options.node,
@@ -148,6 +151,19 @@ export class GuardSet {
       last.runningAt = i;
     }
     rec.runningAt = -1;
+  }
+
+  /**
+   * `ctx` with the current member list, when the list changed since `ctx` was made (else undefined): a
+   * guard between attempts, or holding its name, asks the current list from then on (acceptors refuse a
+   * guard that asks an older one).
+   */
+  #latest(ctx: GuardContext): GuardContext | undefined {
+    const list = this.#c.membership.list();
+    if (ctx.mv === undefined || ctx.mv === list.version) return undefined;
+    const members = this.#c.membership.ids();
+    if (ctx.first === undefined) return { ...ctx, members, mv: list.version };
+    return { ...ctx, members, mv: list.version, first: firstWave(members, this.#o.node, this.#c.reachable, this.#o.turn()).first };
   }
 
   /**

@@ -20,6 +20,11 @@ export interface GuardComponents {
   readonly rpc: Rpc;
   readonly random: () => number;
   readonly reachable: (node: string) => boolean;
+  /**
+   * The guard's context with the current member list, if it changed since `ctx` was made; asked before
+   * each event while the guard is between attempts (`backoff`) or holds its name (`monitoring`).
+   */
+  readonly latest?: (ctx: GuardContext) => GuardContext | undefined;
 }
 
 /** What the registry learns from a guard. */
@@ -35,7 +40,7 @@ export interface GuardCallbacks {
 }
 
 export class Guard {
-  readonly ctx: GuardContext;
+  #ctx: GuardContext;
   /** Whatever its owner attached to it (the registry's record), for callbacks to find. */
   readonly tag: unknown;
   readonly #c: GuardComponents;
@@ -52,10 +57,15 @@ export class Guard {
 
   constructor(components: GuardComponents, ctx: GuardContext, initial: GuardState, callbacks: GuardCallbacks, tag?: unknown) {
     this.#c = components;
-    this.ctx = ctx;
+    this.#ctx = ctx;
     this.tag = tag;
     this.#state = initial;
     this.#cb = callbacks;
+  }
+
+  /** The guard's facts: fixed, but for the member list, which follows the cluster's between attempts. */
+  get ctx(): GuardContext {
+    return this.#ctx;
   }
 
   get state(): GuardState {
@@ -89,7 +99,12 @@ export class Guard {
     this.#running = true;
     try {
       for (let next: GuardEvent | undefined = ev; next !== undefined; next = this.#queue?.shift()) {
-        const [state, effects] = transition(this.ctx, this.#state, next);
+        const phase = this.#state.phase;
+        if ((phase === 'backoff' || phase === 'monitoring') && this.#c.latest !== undefined) {
+          const fresh = this.#c.latest(this.#ctx);
+          if (fresh !== undefined) this.#ctx = fresh;
+        }
+        const [state, effects] = transition(this.#ctx, this.#state, next);
         this.#state = state;
         for (const e of effects) this.#perform(e);
       }

@@ -15,7 +15,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { DigestSet, entryHash, xorDigest } from '../acceptor/digest.js';
-import type { Ballot, Message, SyncEntry, Value } from '../protocol/messages.js';
+import type { Ballot, Message, RenewMsg, SyncEntry, Value } from '../protocol/messages.js';
 import type { Rpc } from '../rpc.js';
 import { LIMITS } from '../protocol/codec.js';
 import { quorum } from './machine.js';
@@ -162,6 +162,7 @@ export class Renewer<H extends Holding = Holding> {
     this.#grantedSinceRound = Infinity;
     // What this round vouches for (sent only when there is a list to name).
     const mv = this.#vouched >= 0 && this.#vouched < Infinity && this.#c.listVersion !== undefined ? this.#vouched : undefined;
+    const lv = listVersion >= 0 ? listVersion : undefined;
     // A name whose lease would end within two rounds cannot wait for the periodic re-sync.
     const atRisk = r.sentAt + 2 * hb;
     for (const peer of members) {
@@ -175,14 +176,15 @@ export class Renewer<H extends Holding = Holding> {
       let count = this.#set.count;
       let digest = this.#set.digest;
       if (ex !== undefined) for (const hash of ex.values()) { count--; digest = xorDigest(digest, hash); }
-      this.#c.rpc.send(peer, mv === undefined ? { type: 'renew', rid, hb, count, digest } : { type: 'renew', rid, hb, count, digest, mv });
+      this.#c.rpc.send(peer, renewMsg(rid, hb, count, digest, mv, lv));
     }
   }
 
   #onReply(r: Round, from: string, msg: Message): void {
     if (msg.type !== 'renewR') return;
     if (msg.ok) this.#ack(r, from);
-    else this.#sync(from, r);
+    // Refused for an older member list: its node tells us the current one; a sync would be refused too.
+    else if (msg.why !== 'stale') this.#sync(from, r);
   }
 
   /** Counts `from` for round `r` (a matching renewal, or a completed sync) and extends leases it covers. */
@@ -257,12 +259,13 @@ export class Renewer<H extends Holding = Holding> {
     const answered = new Set<number>();
     let sent = 0;
     const hb = this.#c.heartbeat();
+    const lv = this.#c.listVersion?.();
     // Parts go out a few at a time as replies come back, each built when sent: 100k names listed at
     // once were tens of MB of entries alive together, and all of it garbage an instant later.
     const send = (): void => {
       const part = sent++;
       const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
-      this.#c.rpc.send(peer, { type: 'sync', rid, hb, part, parts, entries });
+      this.#c.rpc.send(peer, lv === undefined ? { type: 'sync', rid, hb, part, parts, entries } : { type: 'sync', rid, hb, part, parts, entries, lv });
     };
     const rid = this.#c.rpc.open((from, msg) => {
       if (msg.type !== 'syncR' || from !== peer || msg.part >= sent || answered.has(msg.part)) return;
@@ -386,6 +389,12 @@ export class Renewer<H extends Holding = Holding> {
     this.#tick = undefined;
     this.#leaseTimer = undefined;
   }
+}
+
+/** A renewal, naming the list it vouches for (`mv`) and the sender's list (`lv`) when known. */
+function renewMsg(rid: number, hb: number, count: number, digest: number, mv: number | undefined, lv: number | undefined): RenewMsg {
+  if (mv === undefined) return lv === undefined ? { type: 'renew', rid, hb, count, digest } : { type: 'renew', rid, hb, count, digest, lv };
+  return lv === undefined ? { type: 'renew', rid, hb, count, digest, mv } : { type: 'renew', rid, hb, count, digest, mv, lv };
 }
 
 /** The digest hash of a holding, derived (not stored) from its fixed name, ballot and seq. */

@@ -102,7 +102,7 @@ function isEntry(x: unknown): x is EntryView {
     && isCount(x['seq']) && isBool(x['expired']) && keysWithin(x, ENTRY_KEYS);
 }
 function isReason(x: unknown): boolean {
-  return x === 'ballot' || x === 'held' || x === 'recovering';
+  return x === 'ballot' || x === 'held' || x === 'recovering' || x === 'stale';
 }
 function isErrCode(x: unknown): boolean {
   return typeof x === 'string' && ERROR_CODES.has(x);
@@ -160,13 +160,13 @@ schema('rep', ['rid', 'name', 'b', 'v', 'seq', 'expectPromise', 'expectBallot'],
 schema('repR', ['rid', 'name', 'b', 'ok', 'entry'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
   && isBool(m['ok']) && isOpt(m['entry'], isEntry));
 schema('abandon', ['name', 'b'], (m) => isName(m['name']) && isBallot(m['b']));
-schema('renew', ['rid', 'hb', 'count', 'digest', 'mv'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
-  && isCount(m['count']) && isCount(m['digest']) && isOpt(m['mv'], isCount));
+schema('renew', ['rid', 'hb', 'count', 'digest', 'mv', 'lv'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
+  && isCount(m['count']) && isCount(m['digest']) && isOpt(m['mv'], isCount) && isOpt(m['lv'], isCount));
 schema('renewR', ['rid', 'ok', 'count', 'digest', 'why'], (m) => isCount(m['rid']) && isBool(m['ok'])
   && isCount(m['count']) && isCount(m['digest']) && isOpt(m['why'], isReason));
-schema('sync', ['rid', 'hb', 'part', 'parts', 'entries'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
+schema('sync', ['rid', 'hb', 'part', 'parts', 'entries', 'lv'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
   && isCount(m['part']) && isCount(m['parts']) && m['part'] < m['parts'] && Array.isArray(m['entries'])
-  && m['entries'].length <= LIMITS.syncEntries && m['entries'].every(isSyncEntry));
+  && m['entries'].length <= LIMITS.syncEntries && m['entries'].every(isSyncEntry) && isOpt(m['lv'], isCount));
 schema('syncR', ['rid', 'part', 'refused'], (m) => isCount(m['rid']) && isCount(m['part']) && Array.isArray(m['refused'])
   && m['refused'].length <= LIMITS.syncEntries
   && m['refused'].every((r) => Array.isArray(r) && r.length === 2 && isCount(r[0]) && isEntry(r[1])));

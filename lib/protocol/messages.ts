@@ -58,7 +58,12 @@ export type RefuseReason =
   /** A live value holds the name. */
   | 'held'
   /** The acceptor restarted without state and does not vote yet. */
-  | 'recovering';
+  | 'recovering'
+  /**
+   * The sender's member list is older than this acceptor's: a guard or node that missed a membership
+   * change could otherwise gather a majority of a list that is no longer the cluster's.
+   */
+  | 'stale';
 
 /** How a prepare asks for the name. */
 export type PrepareMode =
@@ -83,7 +88,10 @@ export interface PrepareMsg {
    * for the name (absent or tombstoned, not merely expired) also accepts `(b, v, seq 1)` at once.
    */
   readonly v?: Value;
-  /** With `v`: the version of the member list whose majority the guard asks (see {@link CommitMsg.mv}). */
+  /**
+   * The version of the member list whose majority the guard asks (see {@link CommitMsg.mv}); an
+   * acceptor whose list is newer refuses (`stale`).
+   */
   readonly mv?: number;
 }
 export interface PrepareReply {
@@ -102,7 +110,7 @@ export interface CommitMsg {
   /**
    * The version of the member list whose majority the guard asks: once this value is decided, a
    * majority of that list holds it (a membership change waits for every live value to be held so
-   * under the current list).
+   * under the current list). An acceptor whose list is newer refuses (`stale`).
    */
   readonly mv?: number;
 }
@@ -139,6 +147,8 @@ export interface RenewMsg {
    * granted since that round was sent. Absent until a round has been acked.
    */
   readonly mv?: number;
+  /** The version of the sender's member list; an acceptor whose list is newer refuses (`stale`). */
+  readonly lv?: number;
 }
 export interface RenewReply {
   readonly type: 'renewR'; readonly rid: number; readonly ok: boolean;
@@ -154,6 +164,8 @@ export interface SyncMsg {
   /** Part index and count; part 0 detaches every entry of the sender before applying. */
   readonly part: number; readonly parts: number;
   readonly entries: readonly SyncEntry[];
+  /** The version of the sender's member list; an acceptor whose list is newer ignores the sync. */
+  readonly lv?: number;
 }
 /** Per entry: true when installed or renewed; false with the acceptor's view when refused. */
 export interface SyncReply {

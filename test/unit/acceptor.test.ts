@@ -75,7 +75,9 @@ function renew(a: Acceptor, from: string, count: number, digest: number, hb = HB
 }
 
 function sync(a: Acceptor, from: string, entries: SyncEntry[], part = 0, parts = 1, hb = HB): SyncReply {
-  return a.sync(from, { type: 'sync', rid: nextRid(), hb, part, parts, entries });
+  const r = a.sync(from, { type: 'sync', rid: nextRid(), hb, part, parts, entries });
+  assert.ok(r !== undefined, 'a sync without a member-list version is answered');
+  return r;
 }
 
 /** prepare + commit, both must succeed. */
@@ -983,15 +985,15 @@ test('settling: a value counts for the current member list once its guard or its
   assert.not.ok(a.unsettled(), 'an expired value needs nothing');
 });
 
-test('settling: a commit or grant notice from a guard asking an older list vouches for that list only', async () => {
+test('settling: a grant notice naming an older member list vouches for that list only', async () => {
   const { clock, a, version } = listRig();
-  version.now = 4;
   const b = ballot(1, 'A/1/1');
   assert.ok(prep(a, NAME, b).ok);
   assert.ok(a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 3 }).ok);
-  assert.ok(a.unsettled(), 'a commit of a guard whose list lags: a majority of the older list only');
+  version.now = 4;
+  assert.ok(a.unsettled());
   assert.ok(a.learn(NAME, b, value('A'), 1, 3));
-  assert.ok(a.unsettled(), 'its grant notice says the same');
+  assert.ok(a.unsettled(), 'a notice of a grant by a majority of list 3');
   assert.ok(a.learn(NAME, b, value('A'), 1, 4));
   assert.not.ok(a.unsettled(), 'a notice of a grant by a majority of the current list');
   const other = ballot(2, 'B/1/1');
@@ -999,6 +1001,30 @@ test('settling: a commit or grant notice from a guard asking an older list vouch
   assert.ok(a.unsettled(), 'a notice that names no list vouches for none');
   await clock.advance(4 * HB);
   assert.not.ok(a.unsettled());
+});
+
+test('stale: a prepare, commit, renewal or sync from a sender with an older member list is refused and changes nothing', () => {
+  const { a, version } = listRig();
+  version.now = 4;
+  const b = ballot(1, 'A/1/1');
+  const p = a.prepare({ type: 'prep', rid: nextRid(), name: NAME, b, mode: 'free', v: value('A'), mv: 3 });
+  assert.is(p.ok, false);
+  assert.is(p.why, 'stale');
+  assert.is(read(a, NAME).entry, undefined, 'no promise, no value');
+  assert.ok(a.prepare({ type: 'prep', rid: nextRid(), name: NAME, b, mode: 'free', mv: 4 }).ok, 'the same ballot under the current list');
+  const c = a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 3 });
+  assert.is(c.ok, false);
+  assert.is(c.why, 'stale');
+  assert.is(view(a, NAME).value, null, 'the promise stands, nothing accepted');
+  assert.ok(a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 5 }).ok, 'a newer list than this acceptor\'s is fine');
+  const d = digestOf([[NAME, b, 1]]);
+  const r = a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 4, lv: 3 });
+  assert.is(r.ok, false);
+  assert.is(r.why, 'stale');
+  assert.ok(a.renew('A', { type: 'renew', rid: nextRid(), hb: HB, count: d.count, digest: d.digest, mv: 4, lv: 4 }).ok);
+  const s = a.sync('B', { type: 'sync', rid: nextRid(), hb: HB, part: 0, parts: 1, entries: [['other', ballot(2, 'B/1/1'), value('B'), 1]], lv: 2 });
+  assert.is(s, undefined, 'no reply');
+  assert.is(read(a, 'other').entry, undefined, 'nothing installed');
 });
 
 test('settling: a value copied by a sync counts only after its node\'s next agreeing renewal vouches for the list', async () => {
