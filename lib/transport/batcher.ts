@@ -5,8 +5,6 @@
  * over several microtask checkpoints (a read answered locally, say), and a frame costs far more than a
  * message. Lazy messages (notices nobody waits for) wait up to `lazyMs` for company and always go
  * first in the next batch to their peer, so they never overtake nor are overtaken by later messages.
- * The batch to `last` (this node itself) goes after every other: handling it runs this node's own
- * acceptor, which would otherwise hold back the frames to the peers the caller is waiting on.
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import type { Message } from '../protocol/messages.js';
@@ -16,7 +14,6 @@ export class Batcher {
   readonly #clock: Clock;
   readonly #lazyMs: number;
   readonly #out: (peer: string, messages: readonly Message[]) => void;
-  readonly #last: string | undefined;
   #pending = new Map<string, Message[]>();
   #lazy = new Map<string, Message[]>();
   #scheduled = false;
@@ -24,15 +21,11 @@ export class Batcher {
   #lazyTimer: TimerHandle | undefined;
   #closed = false;
 
-  /**
-   * `out` receives each peer's batch, in the order the messages were queued; the batch to `last`, if
-   * any, after all the others.
-   */
-  constructor(clock: Clock, lazyMs: number, out: (peer: string, messages: readonly Message[]) => void, last?: string) {
+  /** `out` receives each peer's batch, in the order the messages were queued. */
+  constructor(clock: Clock, lazyMs: number, out: (peer: string, messages: readonly Message[]) => void) {
     this.#clock = clock;
     this.#lazyMs = lazyMs;
     this.#out = out;
-    this.#last = last;
   }
 
   add(peer: string, message: Message, lazy: boolean): void {
@@ -82,22 +75,12 @@ export class Batcher {
     const after = this.#after;
     if (after.length > 0) this.#after = [];
     if (this.#closed) return;
-    let own: Message[] | undefined;
     for (const [peer, eager] of out) {
-      if (peer === this.#last) {
-        own = eager;
-        continue;
-      }
-      this.#send(peer, eager);
+      const held = this.#lazy.get(peer);
+      if (held !== undefined) this.#lazy.delete(peer);
+      this.#out(peer, held === undefined ? eager : [...held, ...eager]);
     }
-    if (own !== undefined) this.#send(this.#last as string, own);
     for (const fn of after) guarded(fn);
-  }
-
-  #send(peer: string, eager: Message[]): void {
-    const held = this.#lazy.get(peer);
-    if (held !== undefined) this.#lazy.delete(peer);
-    this.#out(peer, held === undefined ? eager : [...held, ...eager]);
   }
 
   #flushLazy(): void {

@@ -104,7 +104,7 @@ export class ZmqTransport implements Transport {
     this.incarnation = this.#o.incarnation;
     this.#route = Buffer.from(this.id, 'utf8');
     this.#endpoint = this.#o.bind;
-    this.#batches = new Batcher(this.#clock, LAZY_MS, (peer, messages) => this.#sendBatch(peer, messages), this.id);
+    this.#batches = new Batcher(this.#clock, LAZY_MS, (peer, messages) => this.#sendBatch(peer, messages));
     const sent = (bytes: number, messages: number): void => {
       this.#stats.framesSent++;
       this.#stats.messagesSent += messages;

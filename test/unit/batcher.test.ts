@@ -10,12 +10,12 @@ import { Batcher } from '../../lib/transport/batcher.js';
 
 const hello = (rid: number): Message => ({ type: 'hello', rid });
 
-function rig(last?: string): { b: Batcher; log: string[]; clock: ManualClock } {
+function rig(): { b: Batcher; log: string[]; clock: ManualClock } {
   const clock = new ManualClock();
   const log: string[] = [];
   const b = new Batcher(clock, 5, (peer, messages) => {
     log.push(`${peer}:${messages.map((m) => (m as { rid: number }).rid).join(',')}`);
-  }, last);
+  });
   return { b, log, clock };
 }
 
@@ -88,19 +88,6 @@ test('batcher: lazy messages wait for the next eager batch to their peer and go 
   b.add('p2', hello(3), true);
   await clock.advance(5);
   assert.equal(log, ['p1:1,2', 'p2:3'], 'alone, it leaves after lazyMs');
-});
-
-test('batcher: the batch to this node itself leaves after the batches to its peers, with its held lazy messages first', async () => {
-  const { b, log } = rig('self');
-  b.add('self', hello(9), true);
-  await settle();
-  b.add('self', hello(1), false);
-  b.add('p1', hello(2), false);
-  b.add('self', hello(3), false);
-  b.add('p2', hello(4), false);
-  b.after(() => log.push('after'));
-  await settle();
-  assert.equal(log, ['p1:2', 'p2:4', 'self:9,1,3', 'after']);
 });
 
 test.run();
