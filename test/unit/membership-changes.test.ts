@@ -11,7 +11,7 @@ import { ConfigError } from '../../lib/errors.js';
 import type { MemberList, Message } from '../../lib/protocol/messages.js';
 import type { Owner } from '../../lib/owner.js';
 import type { Registration } from '../../lib/registration.js';
-import type { Rpc } from '../../lib/rpc.js';
+import { scripted } from './scripted-rpc.js';
 
 const PHASE = 100;
 const list = (version: number, ids: readonly string[]): MemberList => ({ version, members: ids.map((id) => ({ id, endpoint: `memory://${id}` })) });
@@ -23,24 +23,14 @@ function rig(answer: (to: string) => { version: number; settled: boolean } | und
   const clock = new ManualClock();
   const current = list(2, ['a', 'b', 'c', 'd']);
   const membership = new Membership('a', current);
-  const handlers = new Map<number, (from: string, m: Message) => void>();
-  const sent: { to: string; msg: Message }[] = [];
-  let next = 1;
-  const rpc = {
-    open(h: (from: string, m: Message) => void) { handlers.set(next, h); return next++; },
-    close(rid: number) { handlers.delete(rid); },
-    send(to: string, msg: Message) {
-      sent.push({ to, msg });
-      const rid = (msg as { rid: number }).rid;
-      let reply: Message | undefined;
-      if (msg.type === 'mget') {
-        const a = answer(to);
-        if (a !== undefined) reply = { type: 'mgetR', rid, members: a.version === 2 ? current : list(a.version, ['a', 'b', 'c', 'd', 'e']), settled: a.settled };
-      }
-      if (msg.type === 'mset') reply = { type: 'msetR', rid, version: msg.members.version };
-      if (reply !== undefined) queueMicrotask(() => handlers.get(rid)?.(to, reply));
-    },
-  } as unknown as Rpc;
+  const { rpc, sent } = scripted((to, msg) => {
+    if (msg.type === 'mget') {
+      const a = answer(to);
+      return a === undefined ? undefined
+        : { type: 'mgetR', rid: msg.rid, members: a.version === 2 ? current : list(a.version, ['a', 'b', 'c', 'd', 'e']), settled: a.settled };
+    }
+    return msg.type === 'mset' ? { type: 'msetR', rid: msg.rid, version: msg.members.version } : undefined;
+  });
   const changes = new MembershipChanges({
     clock, rpc, membership, phaseTimeout: PHASE, shards: 4,
     addPeer: () => {}, removePeer: () => {}, self: () => ({ id: 'a', endpoint: 'memory://a' }),

@@ -10,27 +10,11 @@ import { Renewer, SYNC_PART_ENTRIES, type Holding } from '../../lib/guard/renewe
 import { leaseDuration } from '../../lib/guard/lease.js';
 import type { Ballot, Message, SyncMsg, Value } from '../../lib/protocol/messages.js';
 import type { ReplyHandler, Rpc } from '../../lib/rpc.js';
+import { scripted } from './scripted-rpc.js';
 
 const HB = 1000;
 const MEMBERS = ['a', 'b', 'c'];
 const value: Value = { owner: { node: 'a', inc: 1, id: 1 }, gnode: 'a', hb: HB };
-
-/** Records what is sent; `reply(to, msg)` returns the replies each member gives. */
-function scripted(reply: (to: string, msg: Message) => Message | undefined): { rpc: Rpc; sent: { to: string; msg: Message }[] } {
-  const handlers = new Map<number, (from: string, m: Message) => void>();
-  const sent: { to: string; msg: Message }[] = [];
-  let next = 1;
-  const rpc = {
-    open(h: (from: string, m: Message) => void) { handlers.set(next, h); return next++; },
-    close(rid: number) { handlers.delete(rid); },
-    send(to: string, msg: Message) {
-      sent.push({ to, msg });
-      const r = reply(to, msg);
-      if (r !== undefined) queueMicrotask(() => handlers.get((msg as { rid: number }).rid)?.(to, r));
-    },
-  } as unknown as Rpc;
-  return { rpc, sent };
-}
 
 function renewer(clock: ManualClock | SkewedClock, rpc: Rpc): Renewer {
   return new Renewer({ clock, rpc, members: () => MEMBERS, heartbeat: () => HB, random: () => 0.5 });
