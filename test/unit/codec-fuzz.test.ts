@@ -127,8 +127,8 @@ function entry(r: Rng): EntryView {
     value: r.chance(0.3) ? null : val(r), seq: count(r), expired: r.chance(0.5),
   };
 }
-function why(r: Rng): 'ballot' | 'held' | 'recovering' {
-  return r.pick(['ballot', 'held', 'recovering'] as const);
+function why(r: Rng): 'ballot' | 'held' | 'recovering' | 'stale' {
+  return r.pick(['ballot', 'held', 'recovering', 'stale'] as const);
 }
 function err(r: Rng): 'not-alive' | 'busy' | 'failed' | 'timeout' {
   return r.pick(['not-alive', 'busy', 'failed', 'timeout'] as const);
@@ -173,11 +173,14 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'rep': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r), ...opt(r, 'expectPromise', () => ballot(r)), ...opt(r, 'expectBallot', () => ballot(r)) };
     case 'repR': return { type, rid, name: name(r), b: ballot(r), ok: r.chance(0.5), ...opt(r, 'entry', () => entry(r)) };
     case 'abandon': return { type, name: name(r), b: ballot(r) };
-    case 'renew': return { type, rid, hb: 1 + r.int(10_000), count: count(r), digest: count(r), ...opt(r, 'mv', () => count(r)) };
+    case 'renew': return { type, rid, hb: 1 + r.int(10_000), count: count(r), digest: count(r), ...opt(r, 'mv', () => count(r)), ...opt(r, 'lv', () => count(r)) };
     case 'renewR': return { type, rid, ok: r.chance(0.5), count: count(r), digest: count(r), ...opt(r, 'why', () => why(r)) };
     case 'sync': {
       const parts = 1 + r.int(4);
-      return { type, rid, hb: 1 + r.int(10_000), part: r.int(parts), parts, entries: Array.from({ length: r.int(4) }, () => [name(r), ballot(r), val(r), count(r)] as const) };
+      return {
+        type, rid, hb: 1 + r.int(10_000), part: r.int(parts), parts,
+        entries: Array.from({ length: r.int(4) }, () => [name(r), ballot(r), val(r), count(r)] as const), ...opt(r, 'lv', () => count(r)),
+      };
     }
     case 'syncR': return { type, rid, part: count(r), refused: Array.from({ length: r.int(3) }, () => [count(r), entry(r)] as const) };
     case 'probe': return { type, rid, name: name(r), owner: owner(r), b: ballot(r) };

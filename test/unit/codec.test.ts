@@ -25,15 +25,15 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
   read: { type: 'read', rid: 1, name: NAME },
   readR: { type: 'readR', rid: 1, name: NAME, ok: true, entry },
   prep: { type: 'prep', rid: 2, name: NAME, b: b1, mode: 'handoff', from: b2 },
-  prepR: { type: 'prepR', rid: 2, name: NAME, b: b1, ok: false, why: 'held', entry, floor: 3 },
+  prepR: { type: 'prepR', rid: 2, name: NAME, b: b1, ok: false, why: 'stale', entry, floor: 3 },
   com: { type: 'com', rid: 3, name: NAME, b: b1, v: value, seq: 1, mv: 4 },
   comR: { type: 'comR', rid: 3, name: NAME, b: b1, seq: 1, ok: false, why: 'ballot', entry },
   rep: { type: 'rep', rid: 4, name: NAME, b: b1, v: null, seq: 2, expectPromise: b2, expectBallot: b2 },
   repR: { type: 'repR', rid: 4, name: NAME, b: b1, ok: true, entry },
   abandon: { type: 'abandon', name: NAME, b: b1 },
-  renew: { type: 'renew', rid: 5, hb: 8048, count: 100_000, digest: 0xdeadbeef, mv: 4 },
+  renew: { type: 'renew', rid: 5, hb: 8048, count: 100_000, digest: 0xdeadbeef, mv: 4, lv: 5 },
   renewR: { type: 'renewR', rid: 5, ok: false, count: 99_999, digest: 12, why: 'recovering' },
-  sync: { type: 'sync', rid: 6, hb: 8048, part: 0, parts: 2, entries: [[NAME, b1, value, 3], ['other', b2, { owner, gnode: 'n2', hb: 1000 }, 0]] },
+  sync: { type: 'sync', rid: 6, hb: 8048, part: 0, parts: 2, entries: [[NAME, b1, value, 3], ['other', b2, { owner, gnode: 'n2', hb: 1000 }, 0]], lv: 5 },
   syncR: { type: 'syncR', rid: 6, part: 1, refused: [[0, entry], [1, { value: null, seq: 0, expired: true }]] },
   probe: { type: 'probe', rid: 7, name: NAME, owner, b: b1 },
   probeR: { type: 'probeR', rid: 7, alive: true, holds: false },
@@ -69,7 +69,7 @@ const SAMPLES: { readonly [K in MessageType]: Extract<Message, { type: K }> } = 
 
 /** Top-level keys a message may omit; `body` is `unknown`, so absent is allowed too. */
 const OPTIONAL: { readonly [K in MessageType]?: readonly string[] } = {
-  readR: ['entry'], prep: ['from'], prepR: ['why', 'entry'], com: ['mv'], comR: ['why', 'entry'], renew: ['mv'], own: ['mv'],
+  readR: ['entry'], prep: ['from'], prepR: ['why', 'entry'], com: ['mv'], comR: ['why', 'entry'], renew: ['mv', 'lv'], sync: ['lv'], own: ['mv'],
   rep: ['expectPromise', 'expectBallot'], repR: ['entry'], renewR: ['why'], hoffR: ['guard', 'err'],
   helloR: ['entries'], hgoR: ['token', 'err'], fwd: ['owner'], fwdR: ['err'], msg: ['body'], msgR: ['body', 'err'],
   join: ['publicKey'], joinR: ['members', 'wasMember', 'err', 'shards'], ncall: ['body'], ncallR: ['body', 'err'],
