@@ -1,7 +1,8 @@
 /**
  * The inbox: routes every message a peer (or this node) sends to the part that answers it. Frames from
  * a previous life of a peer are dropped here. A sender that is not a member may only ask to join, ask
- * for status, and answer a join or membership change this node started; everything else it sends is
+ * for status, answer a join or membership change this node started, and gossip a newer member list
+ * that names both of us (this node missed the changes that added it); everything else it sends is
  * dropped and counted, so an outsider can neither vote, nor forge replies (a forged renewal ack could
  * otherwise stretch a lease), nor reach owners.
  */
@@ -16,8 +17,8 @@ import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
 const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'rep', 'abandon', 'renew', 'sync', 'hello']);
-/** What a non-member may send. */
-const FROM_ANYONE: ReadonlySet<string> = new Set(['join', 'joinR', 'status', 'statusR', 'msetR', 'ping', 'pong']);
+/** What a non-member may send (its gossip counts only as described in the module comment). */
+const FROM_ANYONE: ReadonlySet<string> = new Set(['join', 'joinR', 'status', 'statusR', 'msetR', 'ping', 'pong', 'gossip']);
 /** What a non-member may also send while this node is not a member itself (it is joining). */
 const WHILE_JOINING: ReadonlySet<string> = new Set(['mset', 'mget', 'mgetR']);
 
@@ -170,12 +171,25 @@ export class Inbox {
           );
         return;
       }
-      case 'gossip':
+      case 'gossip': {
         // From a member; or, to a node that is no longer in anyone's list, the news that it was removed.
-        if (!p.membership.has(from)) return;
-        p.membership.merge(m.members);
-        p.config.merge(m.config);
+        if (p.membership.has(from)) {
+          p.membership.merge(m.members);
+          p.config.merge(m.config);
+          return;
+        }
+        // A node our list does not name, with a newer list naming both of us: we missed the changes that
+        // added it (say we restarted and first heard a node that lagged behind them). Its list only.
+        const names = (id: string): boolean => m.members.members.some((x) => x.id === id);
+        if (m.members.version > p.membership.list().version && names(from) && names(p.membership.self)) {
+          p.membership.merge(m.members);
+          return;
+        }
+        // Most likely it was removed while it could not hear the change: our list tells it.
+        this.rejected++;
+        this.#notice(from);
         return;
+      }
       default:
         return;
     }
