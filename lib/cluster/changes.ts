@@ -196,6 +196,8 @@ export class MembershipChanges {
   async #settledNewest(): Promise<MemberList> {
     const c = this.#c;
     const deadline = c.clock.now() + c.settleWait();
+    // Settled under list `v`: a member that still has an older list answered for that one.
+    const settledUnder = (r: Message, v: number): boolean => r.type === 'mgetR' && r.settled === true && r.members.version >= v;
     for (;;) {
       const own = c.membership.list();
       const members = c.membership.ids();
@@ -203,7 +205,7 @@ export class MembershipChanges {
       // Every member is asked and heard until a majority answers settled under this list (or all answered).
       let settledHere = 0;
       const replies = await this.#ask(members, { type: 'mget', rid: 0 }, members.length, (_from, r) => {
-        if (r.type === 'mgetR' && r.settled === true && r.members.version >= own.version) settledHere++;
+        if (settledUnder(r, own.version)) settledHere++;
         return settledHere >= need;
       });
       let newest = own;
@@ -215,10 +217,8 @@ export class MembershipChanges {
       }
       // A newer list than ours: ask its members instead (their majority is the one that must be settled).
       if (newest.version > own.version && c.membership.merge(newest) && c.clock.now() < deadline) continue;
-      // Settled under this list: a member that still has an older one answered for that one.
-      const settled = replies.filter((r) => r.type === 'mgetR' && r.settled === true && r.members.version >= newest.version).length;
       // A majority's answers meet every holder of a value accepted under the previous list.
-      if (settled >= need) return newest;
+      if (replies.filter((r) => settledUnder(r, newest.version)).length >= need) return newest;
       const left = deadline - c.clock.now();
       if (left <= 0) {
         if (answered < need) throw new NoConsensusError(MEMBERSHIP_LOCK, answered, need);

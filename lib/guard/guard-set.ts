@@ -74,7 +74,7 @@ export class GuardSet {
     const o = this.#o;
     const rec = new GuardRecord({ name, counter: this.#next++, owner, hb }, this.#host);
     rec.acquisition = { startedAt: this.#c.clock.now() };
-    const first = firstWave(this.#c.membership.ids(), o.node, this.#c.reachable, o.turn()).first;
+    const first = this.#firstWave(this.#c.membership.ids());
     rec.guard = new Guard(this.#guard, this.#context(rec, first), initial, this.#c.callbacks, rec);
     this.#addRunning(rec);
     if (owner.node === o.node) this.#byOwner.add(rec);
@@ -163,7 +163,12 @@ export class GuardSet {
     if (ctx.mv === undefined || ctx.mv === list.version) return undefined;
     const members = this.#c.membership.ids();
     if (ctx.first === undefined) return { ...ctx, members, mv: list.version };
-    return { ...ctx, members, mv: list.version, first: firstWave(members, this.#o.node, this.#c.reachable, this.#o.turn()).first };
+    return { ...ctx, members, mv: list.version, first: this.#firstWave(members) };
+  }
+
+  /** The members a one-round-trip attempt asks first (this node and enough reachable peers, in turn). */
+  #firstWave(members: readonly string[]): readonly string[] {
+    return firstWave(members, this.#o.node, this.#c.reachable, this.#o.turn()).first;
   }
 
   /**

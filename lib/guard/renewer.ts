@@ -15,7 +15,7 @@
  */
 import type { Clock, TimerHandle } from '../clock.js';
 import { DigestSet, entryHash, xorDigest } from '../acceptor/digest.js';
-import type { Ballot, Message, RenewMsg, SyncEntry, Value } from '../protocol/messages.js';
+import type { Ballot, Message, RenewMsg, SyncEntry, SyncMsg, Value } from '../protocol/messages.js';
 import type { Rpc } from '../rpc.js';
 import { LIMITS } from '../protocol/codec.js';
 import { quorum } from './machine.js';
@@ -203,16 +203,29 @@ export class Renewer<H extends Holding = Holding> {
       }
     }
     // Names some member left out are covered only when enough of the ackers did not leave them out.
-    const counted = new Set<string>();
-    for (const ex of this.#excluded.values()) for (const name of ex.keys()) counted.add(name);
-    for (const name of counted) {
-      const h = this.#held.get(name);
-      if (h === undefined || h.addedRound > r.n) continue;
-      let covering = 0;
-      for (const peer of r.acks) if (this.#excluded.get(peer)?.has(name) !== true) covering++;
-      if (covering >= need) h.leaseUntil = Math.max(h.leaseUntil, r.sentAt + leaseDuration(r.hb));
+    for (const h of this.#leftOut(r)) {
+      if (this.#covering(r, h.name) >= need) h.leaseUntil = Math.max(h.leaseUntil, r.sentAt + leaseDuration(r.hb));
     }
     this.#armLeaseTimer(this.#minLease());
+  }
+
+  /** The holdings round `r` listed that some member left out (refused in its last sync). */
+  #leftOut(r: Round): H[] {
+    const out = new Set<H>();
+    for (const ex of this.#excluded.values()) {
+      for (const name of ex.keys()) {
+        const h = this.#held.get(name);
+        if (h !== undefined && h.addedRound <= r.n) out.add(h);
+      }
+    }
+    return [...out];
+  }
+
+  /** How many of round `r`'s ackers (those in `among`, when given) hold `name`: did not leave it out. */
+  #covering(r: Round, name: string, among?: readonly string[]): number {
+    let n = 0;
+    for (const peer of r.acks) if ((among === undefined || among.includes(peer)) && this.#excluded.get(peer)?.has(name) !== true) n++;
+    return n;
   }
 
   /**
@@ -227,15 +240,7 @@ export class Renewer<H extends Holding = Holding> {
     let acked = 0;
     for (const peer of r.acks) if (r.members.includes(peer)) acked++;
     if (acked < need) return;
-    for (const ex of this.#excluded.values()) {
-      for (const name of ex.keys()) {
-        const h = this.#held.get(name);
-        if (h === undefined || h.addedRound > r.n) continue;
-        let covering = 0;
-        for (const peer of r.acks) if (r.members.includes(peer) && this.#excluded.get(peer)?.has(name) !== true) covering++;
-        if (covering < need) return;
-      }
-    }
+    if (this.#excluded.size > 0 && this.#leftOut(r).some((h) => this.#covering(r, h.name, r.members) < need)) return;
     r.vouched = true;
     const before = this.#vouched;
     this.#vouched = Math.min(r.listVersion, this.#grantedSinceRound);
@@ -265,7 +270,9 @@ export class Renewer<H extends Holding = Holding> {
     const send = (): void => {
       const part = sent++;
       const entries: SyncEntry[] = list.slice(part * size, (part + 1) * size).map((h) => [h.name, h.b, h.value, h.seq]);
-      this.#c.rpc.send(peer, lv === undefined ? { type: 'sync', rid, hb, part, parts, entries } : { type: 'sync', rid, hb, part, parts, entries, lv });
+      const m: { -readonly [K in keyof SyncMsg]: SyncMsg[K] } = { type: 'sync', rid, hb, part, parts, entries };
+      if (lv !== undefined) m.lv = lv;
+      this.#c.rpc.send(peer, m);
     };
     const rid = this.#c.rpc.open((from, msg) => {
       if (msg.type !== 'syncR' || from !== peer || msg.part >= sent || answered.has(msg.part)) return;
@@ -393,8 +400,10 @@ export class Renewer<H extends Holding = Holding> {
 
 /** A renewal, naming the list it vouches for (`mv`) and the sender's list (`lv`) when known. */
 function renewMsg(rid: number, hb: number, count: number, digest: number, mv: number | undefined, lv: number | undefined): RenewMsg {
-  if (mv === undefined) return lv === undefined ? { type: 'renew', rid, hb, count, digest } : { type: 'renew', rid, hb, count, digest, lv };
-  return lv === undefined ? { type: 'renew', rid, hb, count, digest, mv } : { type: 'renew', rid, hb, count, digest, mv, lv };
+  const m: { -readonly [K in keyof RenewMsg]: RenewMsg[K] } = { type: 'renew', rid, hb, count, digest };
+  if (mv !== undefined) m.mv = mv;
+  if (lv !== undefined) m.lv = lv;
+  return m;
 }
 
 /** The digest hash of a holding, derived (not stored) from its fixed name, ballot and seq. */
