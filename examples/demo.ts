@@ -30,7 +30,10 @@ function startNode(id: string, seed?: string): Proc {
     let l: Line;
     try { l = JSON.parse(text) as Line; } catch { return; }
     lines.push(l);
-    if (l.event === 'up') p.endpoint = String(l['endpoint']);
+    if (l.event === 'up') {
+      p.endpoint = String(l['endpoint']);
+      console.log(`${stamp(l.t)}  ${l.id} is up at ${p.endpoint}, members: ${(l['members'] as string[]).join(' ')}`);
+    }
     if (l.event === 'owner' && l['snapshot'] !== true && l.id === l['owner']) console.log(`${stamp(l.t)}  ${l.id} owns cron/report now (${l['kind']}), token ${l['token']}`);
     if (l.event === 'tick') {
       const at = String(l['scheduledAt']);
@@ -65,8 +68,9 @@ const view = setInterval(() => {
 try {
   const a = startNode('node-a');
   const seed = await until('node-a', () => a.endpoint, 20_000);
-  startNode('node-b', seed);
-  startNode('node-c', seed);
+  const joiners = [startNode('node-b', seed), startNode('node-c', seed)];
+  // Kill the owner only once all three are members: with two, the survivor alone is no majority.
+  await until('node-b and node-c to join', () => (joiners.every((p) => p.endpoint !== undefined) ? true : undefined), 60_000);
   const first = await until('a first owner', () => (owner !== undefined && owner.count >= 3 ? owner : undefined), 30_000);
   const victim = procs.find((p) => p.id === first.id)!;
   const killedAt = Date.now();

@@ -16,16 +16,16 @@ export class NodeCalls {
     this.#c = components;
   }
 
-  /** Calls `topic` on `node`; resolves with its handler's result. */
-  call(node: string, topic: string, body: unknown): Promise<unknown> {
+  /** Calls `topic` on `node`; resolves with its handler's result. Rejects with TimeoutError after `timeoutMs`. */
+  call(node: string, topic: string, body: unknown, timeoutMs = this.#c.timeout): Promise<unknown> {
     const c = this.#c;
     if (node === c.self) {
       const h = this.handlers.get(topic);
       return h === undefined ? Promise.reject(new NotFoundError(topic)) : Promise.resolve().then(() => h(body, c.self));
     }
-    return request(c.rpc, c.clock, node, (rid) => ({ type: 'ncall', rid, topic, body }), c.timeout,
+    return request(c.rpc, c.clock, node, (rid) => ({ type: 'ncall', rid, topic, body }), timeoutMs,
       (from, reply) => from === node && reply.type === 'ncallR').then((reply) => {
-      if (reply?.type !== 'ncallR') throw new TimeoutError('call', c.timeout);
+      if (reply?.type !== 'ncallR') throw new TimeoutError('call', timeoutMs);
       if (reply.ok) return reply.body;
       throw reply.err === 'not-found' ? new NotFoundError(topic) : new NoConsensusError(topic, 0, 1);
     });

@@ -186,7 +186,7 @@ export function wireNode(options: PesOptions, host: NodeHost): NodeParts {
     spawn: () => owners.spawn(), register: (name, owner) => host.register(name, owner),
     update: (name, to) => host.update(name, to), registration: (name) => host.registration(name),
     lookupNode: async (name) => (await host.lookup(name))?.node, liveNodes,
-    watch: (name) => watches.watch(name), call: (node, body) => calls.call(node, 'singleton', body),
+    watch: (name) => watches.watch(name), call: (node, body, ms) => calls.call(node, 'singleton', body, ms), phaseTimeout,
     onRegistered: (fn) => {
       host.events.on('registered', fn);
       return () => host.events.off('registered', fn);

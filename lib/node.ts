@@ -82,7 +82,8 @@ export class PesNode {
       return this;
     }
     try {
-      await this.#p.changes.joinAny(this.#p.seeds, this.#p.joinTimeout, (seed, ms) => this.#join(seed.endpoint, seed.publicKey, Math.min(this.#p.timeout, ms)), () => this.#state === 'running');
+      await this.#p.changes.joinAny(this.#p.seeds, this.#p.joinTimeout, this.#p.timeout, () => this.#state === 'running');
+      this.#p.recovery.start();
     } catch (e) {
       await this.stop();
       throw e;
@@ -95,15 +96,12 @@ export class PesNode {
    * cannot contradict a live registration: at once when no member holds a live name, else after one
    * expiry period (3 heartbeats and one more) during which live guards repair it. Rejects with
    * ConfigError when another membership change is in progress, or (key 'shards') when this node's shard
-   * count differs from the cluster's. With CURVE on, pass the seed's public key.
+   * count differs from the cluster's. With CURVE on, pass the seed's public key. Also resolves when a
+   * newer member list naming this node at its endpoint reaches it first (the seed added it, then died).
    */
   async join(endpoint: string, publicKey?: string): Promise<void> {
     this.#assertRunning();
-    await this.#join(endpoint, publicKey, this.#p.timeout);
-  }
-
-  async #join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<void> {
-    await this.#p.changes.join(endpoint, publicKey, timeoutMs);
+    await this.#p.changes.join(endpoint, publicKey, this.#p.timeout);
     this.#p.recovery.start();
   }
 
@@ -208,6 +206,8 @@ export class PesNode {
   /**
    * Moves every singleton this node runs to other live nodes (for a deploy), and stops contending for
    * them here. Singletons with nowhere to go are stopped. Resolves with what moved and each gap.
+   * The other live nodes are asked at once whether they declare each singleton, each for one phase, so
+   * a peer that died a moment ago does not hold the drain.
    */
   async drain(opts: { timeout?: number; signal?: AbortSignal } = {}): Promise<DrainReport> {
     this.#assertRunning();

@@ -32,23 +32,27 @@ export function isReply(m: Message): boolean {
 
 /**
  * One request to one peer: sends `build(rid)` and resolves with the first reply `accept` takes, or
- * undefined after `timeoutMs`. The request id is closed either way, so a late reply is dropped.
+ * undefined after `timeoutMs` or once `signal` aborts. The request id and its timer are released
+ * either way, so a late reply is dropped and nothing is left on the clock.
  */
 export function request(
   rpc: Rpc, clock: Clock, peer: string, build: (rid: number) => Message, timeoutMs: number,
-  accept: (from: string, reply: Message) => boolean = () => true,
+  accept: (from: string, reply: Message) => boolean = () => true, signal?: AbortSignal,
 ): Promise<Message | undefined> {
   return new Promise((resolve) => {
-    const rid = rpc.open((from, reply) => {
-      if (!accept(from, reply)) return;
+    const end = (reply: Message | undefined): void => {
       rpc.close(rid);
       clock.clearTimeout(timer);
+      signal?.removeEventListener('abort', abort);
       resolve(reply);
+    };
+    const abort = (): void => end(undefined);
+    const rid = rpc.open((from, reply) => {
+      if (accept(from, reply)) end(reply);
     });
-    const timer = clock.setTimeout(() => {
-      rpc.close(rid);
-      resolve(undefined);
-    }, timeoutMs);
+    const timer = clock.setTimeout(abort, timeoutMs);
+    if (signal?.aborted === true) return abort();
+    signal?.addEventListener('abort', abort, { once: true });
     rpc.send(peer, build(rid));
   });
 }

@@ -76,7 +76,10 @@ export interface SingletonParts {
   readonly watch: (name: string) => Watch;
   /** Subscribes to this node's grants; returns the unsubscribe function. */
   readonly onRegistered: (fn: (e: OwnershipEvent) => void) => () => void;
-  readonly call: (node: string, body: unknown) => Promise<unknown>;
+  /** A node call to this topic on `node`, bounded by `timeoutMs` (the node's call timeout by default). */
+  readonly call: (node: string, body: unknown, timeoutMs?: number) => Promise<unknown>;
+  /** Bound of one protocol round trip: how long a live node may take to answer a quick question. */
+  readonly phaseTimeout: number;
 }
 
 type RunnerState = 'standby' | 'running' | 'handing-off' | 'closed';
@@ -329,12 +332,14 @@ export class SingletonManager {
         failed.push({ name: s.name, error: opts.signal?.aborted === true ? new AbortedError() : new TimeoutError('drain', opts.timeout ?? 30_000) });
         continue;
       }
-      const candidates: string[] = [];
-      for (const node of this.#p.liveNodes()) {
-        if (node === this.#p.self) continue;
-        const r = (await this.#p.call(node, { op: 'accepts', name: s.name }).catch(() => undefined)) as { accepts: boolean } | undefined;
-        if (r?.accepts === true) candidates.push(node);
-      }
+      // Asked all at once, each for at most a phase: a peer that died just now must not hold the drain.
+      const ask = Math.max(1, Math.min(this.#p.phaseTimeout, deadline - this.#p.clock.now()));
+      const others = this.#p.liveNodes().filter((node) => node !== this.#p.self);
+      const answers = await Promise.all(others.map((node) => this.#p.call(node, { op: 'accepts', name: s.name }, ask).then(
+        (r) => (r as { accepts?: unknown } | undefined)?.accepts === true,
+        () => false,
+      )));
+      const candidates = others.filter((_, i) => answers[i] === true);
       const target = candidates[turn++ % Math.max(1, candidates.length)];
       if (target === undefined) {
         await s.close();

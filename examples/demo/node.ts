@@ -14,7 +14,7 @@ const node = await Pes.start({
   id, endpoint: 'tcp://127.0.0.1:0', ...(seed === undefined ? {} : { seeds: [seed] }),
   settings: { heartbeat: 1000 }, drainOnSignal: { timeout: 5000 },
 });
-out({ event: 'up', endpoint: node.endpoint });
+out({ event: 'up', endpoint: node.endpoint, members: node.nodes() });
 
 // Every node declares the same job; only the node that owns 'cron/report' runs its fires.
 cron(node, 'report', '* * * * * *', (ctx) => {

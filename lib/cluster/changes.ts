@@ -8,7 +8,7 @@
  * majority of the members says that every live value they hold is known to sit on a majority of the
  * current list (a value accepted under the previous list may sit on a majority of that list only).
  */
-import type { Clock } from '../clock.js';
+import type { Clock, TimerHandle } from '../clock.js';
 import { AlreadyRegisteredError, ConfigError, NoConsensusError, TimeoutError } from '../errors.js';
 import type { Owner } from '../owner.js';
 import type { JoinMsg, MemberInfo, MemberList, MembersGetMsg, MembersSetMsg, Message } from '../protocol/messages.js';
@@ -51,9 +51,79 @@ export class MembershipChanges {
 
   /**
    * Joins the cluster that the node at `endpoint` belongs to: asks it to add this node, then adopts the
-   * resulting list. Resolves `wasMember`: true when this id was a member already (a restart).
+   * resulting list. The join also counts as done when, meanwhile, a newer member list naming this node
+   * as it is (same endpoint and key) reaches it, by the change's own install or by gossip: the change
+   * that added it took effect even if its answer was lost (its seed may have died just after), and the
+   * cluster already counts this node in its majorities.
    */
-  async join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<{ members: MemberList; wasMember: boolean }> {
+  async join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<MemberList> {
+    const added = this.#addedAfter(this.#c.membership.list().version);
+    const done = new AbortController();
+    try {
+      return await Promise.race([this.#askToJoin(endpoint, publicKey, timeoutMs, done.signal), added.list]);
+    } finally {
+      // Whichever came first, the other is called off: no request or timer outlives the join.
+      done.abort();
+      added.cancel();
+    }
+  }
+
+  /**
+   * Joins through the seeds, trying each in turn (each try bounded by `attemptMs`) and again until
+   * `timeoutMs`: a cluster that is busy with another change, or whose newest member does not vote yet,
+   * answers no for a while. A shard-count mismatch is final. Done as soon as a newer list names this
+   * node, also between tries.
+   */
+  async joinAny(seeds: readonly { readonly endpoint: string; readonly publicKey?: string }[], timeoutMs: number,
+    attemptMs: number, running: () => boolean): Promise<MemberList> {
+    const c = this.#c;
+    const deadline = c.clock.now() + timeoutMs;
+    const added = this.#addedAfter(c.membership.list().version);
+    try {
+      for (let round = 0; ; round++) {
+        for (const seed of seeds) {
+          if (added.seen) return c.membership.list();
+          try {
+            return await this.join(seed.endpoint, seed.publicKey, Math.min(attemptMs, Math.max(1, deadline - c.clock.now())));
+          } catch (e) {
+            if (e instanceof ConfigError && e.key === 'shards') throw e;
+            if (c.clock.now() >= deadline || !running()) throw e;
+          }
+        }
+        // The pause ends early when a list adds this node meanwhile; its timer is never left behind.
+        let timer: TimerHandle | undefined;
+        await Promise.race([
+          added.list,
+          new Promise<void>((resolve) => { timer = c.clock.setTimeout(resolve, Math.min(2000, c.phaseTimeout * 2 ** Math.min(round, 4))); }),
+        ]);
+        c.clock.clearTimeout(timer);
+      }
+    } finally {
+      added.cancel();
+    }
+  }
+
+  /** Watches for a member list newer than `since` that names this node with its own endpoint and key. */
+  #addedAfter(since: number): { readonly list: Promise<MemberList>; readonly seen: boolean; cancel(): void } {
+    const c = this.#c;
+    const me = c.self();
+    let seen = false;
+    let cancel = (): void => {};
+    const list = new Promise<MemberList>((resolve) => {
+      cancel = c.membership.onChange(() => {
+        const l = c.membership.list();
+        const entry = l.members.find((m) => m.id === me.id);
+        if (l.version <= since || entry?.endpoint !== me.endpoint || entry.publicKey !== me.publicKey) return;
+        seen = true;
+        cancel();
+        resolve(l);
+      });
+    });
+    return { list, get seen() { return seen; }, cancel: () => cancel() };
+  }
+
+  /** One join request through the seed at `endpoint`, called off when `cancel` aborts. */
+  async #askToJoin(endpoint: string, publicKey: string | undefined, timeoutMs: number, cancel: AbortSignal): Promise<MemberList> {
     const c = this.#c;
     const seed = `seed:${endpoint}`;
     c.addPeer(publicKey === undefined ? { id: seed, endpoint } : { id: seed, endpoint, publicKey });
@@ -62,7 +132,8 @@ export class MembershipChanges {
       const shards = c.shards;
       // The seed answers under its own id, which this node does not know yet: any reply to this id counts.
       const reply = await request(c.rpc, c.clock, seed, (rid) => (key === undefined
-        ? { type: 'join', rid, id, endpoint: own, shards } : { type: 'join', rid, id, endpoint: own, publicKey: key, shards }), timeoutMs);
+        ? { type: 'join', rid, id, endpoint: own, shards } : { type: 'join', rid, id, endpoint: own, publicKey: key, shards }), timeoutMs,
+        undefined, cancel);
       if (reply === undefined) throw new TimeoutError('join', timeoutMs);
       if (reply.type === 'joinR' && reply.err === 'refused' && reply.shards !== undefined) {
         throw new ConfigError('shards', `the cluster uses ${reply.shards} shards, this node ${c.shards}`);
@@ -72,32 +143,11 @@ export class MembershipChanges {
           ? new ConfigError('members', 'another membership change is in progress')
           : new NoConsensusError(MEMBERSHIP_LOCK, 0, 1);
       }
+      // A joiner takes the cluster's list whatever its own version.
       c.membership.replace(reply.members);
-      return { members: reply.members, wasMember: reply.wasMember === true };
+      return reply.members;
     } finally {
       c.removePeer(seed);
-    }
-  }
-
-  /**
-   * Joins through the seeds, trying each in turn and again until `timeoutMs`: a cluster that is busy with
-   * another change, or whose newest member does not vote yet, answers no for a while. A shard-count
-   * mismatch is final.
-   */
-  async joinAny<T extends { readonly endpoint: string }>(seeds: readonly T[], timeoutMs: number,
-    attempt: (seed: T, timeoutMs: number) => Promise<void>, running: () => boolean): Promise<void> {
-    const c = this.#c;
-    const deadline = c.clock.now() + timeoutMs;
-    for (let round = 0; ; round++) {
-      for (const seed of seeds) {
-        try {
-          return await attempt(seed, Math.max(1, deadline - c.clock.now()));
-        } catch (e) {
-          if (e instanceof ConfigError && e.key === 'shards') throw e;
-          if (c.clock.now() >= deadline || !running()) throw e;
-        }
-      }
-      await new Promise<void>((resolve) => c.clock.setTimeout(resolve, Math.min(2000, c.phaseTimeout * 2 ** Math.min(round, 4))));
     }
   }
 

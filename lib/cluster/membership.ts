@@ -9,7 +9,7 @@ export class Membership {
   readonly #self: string;
   #list: MemberList;
   #ids: readonly string[];
-  #onChange: (ids: readonly string[]) => void = () => {};
+  readonly #listeners = new Set<(ids: readonly string[]) => void>();
 
   constructor(self: string, initial: MemberList) {
     this.#self = self;
@@ -17,9 +17,12 @@ export class Membership {
     this.#ids = initial.members.map((m) => m.id);
   }
 
-  /** Called after the list changes (locally or by gossip). */
-  onChange(fn: (ids: readonly string[]) => void): void {
-    this.#onChange = fn;
+  /** Calls `fn` after every change of the list (locally or by gossip); returns the unsubscribe function. */
+  onChange(fn: (ids: readonly string[]) => void): () => void {
+    this.#listeners.add(fn);
+    return () => {
+      this.#listeners.delete(fn);
+    };
   }
 
   get self(): string {
@@ -76,7 +79,7 @@ export class Membership {
   #set(list: MemberList): MemberList {
     this.#list = list;
     this.#ids = list.members.map((m) => m.id);
-    this.#onChange(this.#ids);
+    for (const fn of [...this.#listeners]) fn(this.#ids);
     return list;
   }
 }

@@ -7,14 +7,15 @@ import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import { ManualClock } from '../../lib/clock.js';
 import type { Message } from '../../lib/protocol/messages.js';
-import { Rpc } from '../../lib/rpc.js';
+import { request, Rpc } from '../../lib/rpc.js';
 import { MemoryNetwork, MemoryTransport } from '../../lib/transport/memory.js';
 
-function rig(): { rpc: Rpc; got: string[]; open: (tag: string) => number; reply: (rid: number) => void } {
+function rig(): { clock: ManualClock; rpc: Rpc; got: string[]; open: (tag: string) => number; reply: (rid: number) => void } {
   const clock = new ManualClock();
   const rpc = new Rpc({ transport: new MemoryTransport(new MemoryNetwork(clock), 'a', 1) });
   const got: string[] = [];
   return {
+    clock,
     rpc,
     got,
     open: (tag) => rpc.open((_from, m) => got.push(`${tag}:${(m as { rid: number }).rid}`)),
@@ -63,6 +64,25 @@ test('rpc: many ids open at once are distinct and each reaches its own handler',
   for (const id of open) r.reply(id);
   assert.is(r.got.length, 50);
   for (const [i, id] of open.entries()) assert.ok((r.got[i] as string).endsWith(`:${id}`));
+});
+
+test('request: called off by its signal -> resolves undefined at once, its id closed and its timer gone; a late reply is dropped', async () => {
+  const r = rig();
+  const calledOff = new AbortController();
+  let rid = 0;
+  const p = request(r.rpc, r.clock, 'b', (id) => { rid = id; return { type: 'ping', rid: id } as Message; }, 5000, undefined, calledOff.signal);
+  assert.is(r.rpc.open_, 1);
+  assert.ok(r.clock.nextDue() !== undefined, 'its timeout is set');
+  calledOff.abort();
+  assert.is(await p, undefined);
+  assert.is(r.rpc.open_, 0);
+  assert.is(r.clock.nextDue(), undefined, 'no timer left');
+  r.reply(rid);
+  const already = new AbortController();
+  already.abort();
+  assert.is(await request(r.rpc, r.clock, 'b', (id) => ({ type: 'ping', rid: id } as Message), 5000, undefined, already.signal), undefined);
+  assert.is(r.rpc.open_, 0);
+  assert.is(r.clock.nextDue(), undefined);
 });
 
 test.run();

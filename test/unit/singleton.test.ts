@@ -1,6 +1,7 @@
 import { test } from 'uvu';
 import * as assert from 'uvu/assert';
 import type { PesNode } from '../../lib/node.js';
+import { decodeFrame } from '../../lib/protocol/codec.js';
 import type { SingletonSpec } from '../../lib/singleton.js';
 import { createTestCluster, type TestCluster } from '../../lib/testing.js';
 
@@ -134,6 +135,29 @@ test('singleton: drain -> every singleton this node runs moves away and it stops
       assertSequential(runs);
       assert.ok(runs.at(-1)!.node !== owner.id && runs.at(-1)!.end === undefined, 'runs elsewhere now');
     }
+  } finally {
+    await cluster.stop();
+  }
+});
+
+test('singleton: drain while a live peer does not answer -> the others are asked at once, each for a phase; the drain is not held', async () => {
+  const cluster = await createTestCluster({ nodes: 3, settings: { heartbeat: HB } });
+  try {
+    const runs = declareEverywhere(cluster, 'job');
+    await cluster.advance(2 * HB);
+    const owner = cluster.nodes.find((n) => n.id === runs[0]!.node) as PesNode;
+    const [mute, other] = cluster.nodes.filter((n) => n !== owner) as [PesNode, PesNode];
+    // The mute peer is reachable but its node calls go unanswered (a stuck event loop, a process just killed).
+    const deliver = cluster.net.deliver.bind(cluster.net);
+    cluster.net.deliver = (from, to, bytes) => {
+      const d = decodeFrame(bytes);
+      if (to === mute.id && d.ok && d.frame.messages.some((m) => m.type === 'ncall')) return true;
+      return deliver(from, to, bytes);
+    };
+    const began = cluster.clock.now();
+    const report = await cluster.run(owner.drain({ timeout: 10 * HB }));
+    assert.equal(report.moved.map((m) => m.to), [other.id]);
+    assert.ok(cluster.clock.now() - began < HB, `drained in ${cluster.clock.now() - began} ms`);
   } finally {
     await cluster.stop();
   }
