@@ -16,7 +16,7 @@ import type { Ballot, DecidedMsg, GossipMsg, Message, RequestMsg, StatusReply, V
 import type { Registry } from './registry.js';
 import type { Rpc } from './rpc.js';
 
-const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'rep', 'abandon', 'renew', 'sync', 'hello']);
+const ACCEPTOR_REQUESTS: ReadonlySet<string> = new Set(['read', 'prep', 'com', 'abandon', 'renew', 'sync', 'hello']);
 /** What a non-member may send (its gossip counts only as described in the module comment). */
 const FROM_ANYONE: ReadonlySet<string> = new Set(['join', 'joinR', 'status', 'statusR', 'msetR', 'ping', 'pong', 'gossip']);
 /** What a non-member may also send while this node is not a member itself (it is joining). */
@@ -135,7 +135,6 @@ export class Inbox {
       case 'read': return reply(a.read(m));
       case 'prep': return vote(a.prepare(m));
       case 'com': return vote(a.commit(m));
-      case 'rep': return reply(a.repair(m));
       case 'abandon': return a.abandon(m);
       case 'renew': return vote(a.renew(from, m));
       case 'sync': {

@@ -21,7 +21,7 @@ const SLOTS = 2 ** 24;
 const GENERATIONS = 2 ** 29;
 
 const REPLY_TYPES: ReadonlySet<string> = new Set([
-  'readR', 'prepR', 'comR', 'repR', 'renewR', 'syncR', 'probeR', 'helloR', 'hoffR', 'hgoR', 'fwdR', 'msgR', 'pong',
+  'readR', 'prepR', 'comR', 'renewR', 'syncR', 'probeR', 'helloR', 'hoffR', 'hgoR', 'fwdR', 'msgR', 'pong',
   'mgetR', 'msetR', 'joinR', 'statusR', 'ncallR',
 ]);
 

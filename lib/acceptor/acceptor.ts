@@ -25,7 +25,7 @@ import type { Clock } from '../clock.js';
 import { compareBallots, sameBallot } from '../protocol/ballot.js';
 import type {
   AbandonMsg, Ballot, CommitMsg, CommitReply, EntryView, PrepareMsg, PrepareReply, ReadMsg, ReadReply,
-  RenewMsg, RenewReply, RepairMsg, RepairReply, SyncEntry, SyncMsg, SyncReply, Value,
+  RenewMsg, RenewReply, SyncEntry, SyncMsg, SyncReply, Value,
 } from '../protocol/messages.js';
 import type { Entry } from './entry.js';
 import { adopt, live, liveEntries, unsettled, type LiveEntry } from './knowledge.js';
@@ -107,7 +107,10 @@ export class Acceptor {
     const floor = e === undefined ? this.#floor : Math.max(this.#floor, e.maxTerm + 1);
     const base = { type: 'prepR', rid: m.rid, name: m.name, b: m.b, floor } as const;
     if (!this.#voting) return { ok: false, why: 'recovering', ...base };
-    if (this.#stale(m.mv)) return { ok: false, why: 'stale', ...base };
+    if (this.#stale(m.mv)) {
+      this.#s.stats.nacks++;
+      return { ok: false, why: 'stale', ...base };
+    }
     // A strictly higher term, not just a higher ballot: the term is the fencing token, and it must rise.
     // maxTerm also covers abandoned terms, so a prepare overtaken by its own abandon installs nothing.
     if (m.b.t < floor) return this.#refuse(base, 'ballot', e);
@@ -141,21 +144,6 @@ export class Acceptor {
     this.#s.install(m.name, e, m.b, m.v, m.seq, m.mv ?? -1);
     this.#s.stats.acks++;
     return { type: 'comR', rid: m.rid, name: m.name, b: m.b, seq: m.seq, ok: true };
-  }
-
-  repair(m: RepairMsg): RepairReply {
-    const base = { type: 'repR', rid: m.rid, name: m.name, b: m.b } as const;
-    const e = this.#s.get(m.name);
-    const ok = e === undefined
-      ? m.expectPromise === undefined && m.expectBallot === undefined
-      : sameBallot(e.promise, m.expectPromise) && sameBallot(e.ballot, m.expectBallot) && this.#s.mayInstall(e, m.b, m.seq);
-    if (!ok) {
-      this.#s.stats.nacks++;
-      return e === undefined ? { ok: false, ...base } : { ok: false, entry: this.#s.view(e), ...base };
-    }
-    this.#s.install(m.name, e ?? this.#s.create(m.name), m.b, m.v, m.seq, -1);
-    this.#s.stats.repairs++;
-    return { ok: true, ...base };
   }
 
   abandon(m: AbandonMsg): void {

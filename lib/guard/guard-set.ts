@@ -155,8 +155,8 @@ export class GuardSet {
 
   /**
    * `ctx` with the current member list, when the list changed since `ctx` was made (else undefined): a
-   * guard between attempts, or holding its name, asks the current list from then on (acceptors refuse a
-   * guard that asks an older one).
+   * guard between attempts, holding its name or waiting for a handoff asks the current list from then
+   * on (acceptors refuse a guard that asks an older one).
    */
   #latest(ctx: GuardContext): GuardContext | undefined {
     const list = this.#c.membership.list();

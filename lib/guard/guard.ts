@@ -22,7 +22,8 @@ export interface GuardComponents {
   readonly reachable: (node: string) => boolean;
   /**
    * The guard's context with the current member list, if it changed since `ctx` was made; asked before
-   * each event while the guard is between attempts (`backoff`) or holds its name (`monitoring`).
+   * each event while the guard is between attempts (`backoff`), holds its name (`monitoring`) or waits
+   * for a handoff (`waiting`): in none of them is a round in flight.
    */
   readonly latest?: (ctx: GuardContext) => GuardContext | undefined;
 }
@@ -100,7 +101,8 @@ export class Guard {
     try {
       for (let next: GuardEvent | undefined = ev; next !== undefined; next = this.#queue?.shift()) {
         const phase = this.#state.phase;
-        if ((phase === 'backoff' || phase === 'monitoring') && this.#c.latest !== undefined) {
+        // Between rounds (no round in flight whose replies count against the list it asked).
+        if ((phase === 'backoff' || phase === 'monitoring' || phase === 'waiting') && this.#c.latest !== undefined) {
           const fresh = this.#c.latest(this.#ctx);
           if (fresh !== undefined) this.#ctx = fresh;
         }

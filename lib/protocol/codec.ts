@@ -154,11 +154,6 @@ schema('com', ['rid', 'name', 'b', 'v', 'seq', 'mv'], (m) => isCount(m['rid']) &
   && isValueOrNull(m['v']) && isCount(m['seq']) && isOpt(m['mv'], isCount));
 schema('comR', ['rid', 'name', 'b', 'seq', 'ok', 'why', 'entry'], (m) => isCount(m['rid']) && isName(m['name'])
   && isBallot(m['b']) && isCount(m['seq']) && isBool(m['ok']) && isOpt(m['why'], isReason) && isOpt(m['entry'], isEntry));
-schema('rep', ['rid', 'name', 'b', 'v', 'seq', 'expectPromise', 'expectBallot'], (m) => isCount(m['rid'])
-  && isName(m['name']) && isBallot(m['b']) && isValueOrNull(m['v']) && isCount(m['seq'])
-  && isOpt(m['expectPromise'], isBallot) && isOpt(m['expectBallot'], isBallot));
-schema('repR', ['rid', 'name', 'b', 'ok', 'entry'], (m) => isCount(m['rid']) && isName(m['name']) && isBallot(m['b'])
-  && isBool(m['ok']) && isOpt(m['entry'], isEntry));
 schema('abandon', ['name', 'b'], (m) => isName(m['name']) && isBallot(m['b']));
 schema('renew', ['rid', 'hb', 'count', 'digest', 'mv', 'lv'], (m) => isCount(m['rid']) && isCount(m['hb']) && m['hb'] > 0
   && isCount(m['count']) && isCount(m['digest']) && isOpt(m['mv'], isCount) && isOpt(m['lv'], isCount));

@@ -119,17 +119,6 @@ export interface CommitReply {
   readonly ok: boolean; readonly why?: RefuseReason; readonly entry?: EntryView;
 }
 
-/** Install `(b, v, seq)` if this acceptor still shows `expect` (its promise and accepted ballot) and nothing above `b`. */
-export interface RepairMsg {
-  readonly type: 'rep'; readonly rid: number; readonly name: string;
-  readonly b: Ballot; readonly v: Value | null; readonly seq: number;
-  readonly expectPromise?: Ballot; readonly expectBallot?: Ballot;
-}
-export interface RepairReply {
-  readonly type: 'repR'; readonly rid: number; readonly name: string; readonly b: Ballot;
-  readonly ok: boolean; readonly entry?: EntryView;
-}
-
 /**
  * The guard gave ballot `b` up without a grant: withdraw its promise, take back a value accepted with
  * it in one round trip (it becomes a void tombstone), and refuse `b`'s term from now on, so a prepare
@@ -293,7 +282,7 @@ export type ErrorCode =
   | 'not-alive' | 'not-found' | 'not-registered' | 'no-consensus' | 'timeout' | 'stopped' | 'busy' | 'failed' | 'refused';
 
 export type Message =
-  | ReadMsg | ReadReply | PrepareMsg | PrepareReply | CommitMsg | CommitReply | RepairMsg | RepairReply
+  | ReadMsg | ReadReply | PrepareMsg | PrepareReply | CommitMsg | CommitReply
   | AbandonMsg | RenewMsg | RenewReply | SyncMsg | SyncReply | ProbeMsg | ProbeReply | HelloMsg | HelloReply
   | HandoffMsg | HandoffReply | HandoffGoMsg | HandoffGoReply | ForwardMsg | ForwardReply
   | DeliverMsg | DeliverReply | GossipMsg | PingMsg | PongMsg
@@ -312,7 +301,7 @@ export interface Frame {
 
 /** Replies, by the request type they answer (used by the request/reply layer). */
 export interface ReplyOf {
-  read: ReadReply; prep: PrepareReply; com: CommitReply; rep: RepairReply; renew: RenewReply;
+  read: ReadReply; prep: PrepareReply; com: CommitReply; renew: RenewReply;
   sync: SyncReply; probe: ProbeReply; hello: HelloReply; hoff: HandoffReply; hgo: HandoffGoReply;
   fwd: ForwardReply; msg: DeliverReply; ping: PongMsg; mget: MembersGetReply; mset: MembersSetReply;
   join: JoinReply; status: StatusReply; ncall: NodeCallReply;

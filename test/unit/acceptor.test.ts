@@ -9,7 +9,7 @@ import { Acceptor, type AcceptorSettings } from '../../lib/acceptor/acceptor.js'
 import { entryHash, xorDigest } from '../../lib/acceptor/digest.js';
 import { ManualClock } from '../../lib/clock.js';
 import type {
-  Ballot, CommitReply, EntryView, OwnerRef, PrepareMode, PrepareReply, ReadReply, RenewReply, RepairReply, SyncEntry, SyncReply, Value,
+  Ballot, CommitReply, EntryView, OwnerRef, PrepareMode, PrepareReply, ReadReply, RenewReply, SyncEntry, SyncReply, Value,
 } from '../../lib/protocol/messages.js';
 
 // ---- helpers ---------------------------------------------------------------------------------------
@@ -61,13 +61,6 @@ function view(a: Acceptor, name: string): EntryView {
   assert.ok(r.ok, 'read answered');
   assert.ok(r.entry !== undefined, `entry for ${name} exists`);
   return r.entry;
-}
-
-function rep(a: Acceptor, name: string, b: Ballot, v: Value | null, seq: number, expect: { p?: Ballot; b?: Ballot } = {}): RepairReply {
-  const m = { type: 'rep' as const, rid: nextRid(), name, b, v, seq };
-  return a.repair({
-    ...m, ...(expect.p === undefined ? {} : { expectPromise: expect.p }), ...(expect.b === undefined ? {} : { expectBallot: expect.b }),
-  });
 }
 
 function renew(a: Acceptor, from: string, count: number, digest: number, hb = HB): RenewReply {
@@ -393,83 +386,16 @@ test('voting: recovering acceptor -> read ok:false, prepare refused recovering',
   assert.is(a.size, 0);
 });
 
-test('voting: recovering acceptor -> still accepts repair; startVoting -> reads show it', () => {
+test('voting: recovering acceptor -> still takes a sync from a guard\'s node; startVoting -> reads show it', () => {
   const { a } = rig({ voting: false });
   const b = ballot(4, 'n1');
   const v = value('A');
-  const r = rep(a, NAME, b, v, 1);
-  assert.is(r.ok, true);
+  assert.equal(sync(a, 'A', [[NAME, b, v, 1]]).refused, []);
   assert.is(read(a, NAME).ok, false);
   a.startVoting();
   assert.is(a.voting, true);
   assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 1, expired: false });
   assert.is(prep(a, NAME, ballot(5, 'n2')).why, 'held');
-});
-
-// ---- repair ----------------------------------------------------------------------------------------
-
-test('repair: empty acceptor, no expectations -> installed', () => {
-  const { a } = rig();
-  const b = ballot(3, 'n1');
-  const v = value('A');
-  const r = rep(a, NAME, b, v, 2);
-  assert.is(r.ok, true);
-  assert.equal(r.b, b);
-  assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 2, expired: false });
-});
-
-test('repair: empty acceptor but the guard expected an entry -> refused', () => {
-  const { a } = rig();
-  const r = rep(a, NAME, ballot(3, 'n1'), value('A'), 1, { b: ballot(2, 'n1') });
-  assert.is(r.ok, false);
-  assert.is(read(a, NAME).entry, undefined);
-  const r2 = rep(a, NAME, ballot(3, 'n1'), value('A'), 1, { p: ballot(2, 'n1') });
-  assert.is(r2.ok, false);
-});
-
-test('repair: acceptor still shows the expected promise and ballot -> installed', () => {
-  const { a } = rig();
-  const old = ballot(1, 'n9');
-  grant(a, NAME, old, null);
-  const b = ballot(2, 'n1');
-  const v = value('A');
-  const r = rep(a, NAME, b, v, 1, { p: old, b: old });
-  assert.is(r.ok, true);
-  assert.equal(view(a, NAME), { promise: b, ballot: b, value: v, seq: 1, expired: false });
-});
-
-test('repair: the acceptor moved on (other promise or ballot than expected) -> refused with its view', () => {
-  const { a } = rig();
-  const old = ballot(1, 'n9');
-  grant(a, NAME, old, null);
-  const seen = ballot(0, 'n9');
-  const r = rep(a, NAME, ballot(2, 'n1'), value('A'), 1, { p: seen, b: seen });
-  assert.is(r.ok, false);
-  assert.equal(r.entry?.ballot, old);
-  const r2 = rep(a, NAME, ballot(2, 'n1'), value('A'), 1, { p: old });
-  assert.is(r2.ok, false, 'expected ballot missing while one is accepted');
-  const r3 = rep(a, NAME, ballot(2, 'n1'), value('A'), 1);
-  assert.is(r3.ok, false, 'no expectations while an entry exists');
-  assert.equal(view(a, NAME).ballot, old);
-});
-
-test('repair: something above b promised -> refused even when expectations match', () => {
-  const { a } = rig();
-  const high = ballot(9, 'n3');
-  assert.ok(prep(a, NAME, high).ok);
-  const r = rep(a, NAME, ballot(5, 'n1'), value('A'), 1, { p: high });
-  assert.is(r.ok, false);
-  assert.equal(r.entry?.promise, high);
-  assert.is(view(a, NAME).value, null);
-});
-
-test('repair: older seq under the accepted ballot -> refused', () => {
-  const { a } = rig();
-  const b = ballot(2, 'n1');
-  grant(a, NAME, b, value('A'), 3);
-  const r = rep(a, NAME, b, value('A'), 2, { p: b, b });
-  assert.is(r.ok, false);
-  assert.is(view(a, NAME).seq, 3);
 });
 
 // ---- abandon and promise expiry --------------------------------------------------------------------
@@ -1010,11 +936,13 @@ test('stale: a prepare, commit, renewal or sync from a sender with an older memb
   const p = a.prepare({ type: 'prep', rid: nextRid(), name: NAME, b, mode: 'free', v: value('A'), mv: 3 });
   assert.is(p.ok, false);
   assert.is(p.why, 'stale');
+  assert.is(a.stats.nacks, 1, 'counted as a nack');
   assert.is(read(a, NAME).entry, undefined, 'no promise, no value');
   assert.ok(a.prepare({ type: 'prep', rid: nextRid(), name: NAME, b, mode: 'free', mv: 4 }).ok, 'the same ballot under the current list');
   const c = a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 3 });
   assert.is(c.ok, false);
   assert.is(c.why, 'stale');
+  assert.is(a.stats.nacks, 2);
   assert.is(view(a, NAME).value, null, 'the promise stands, nothing accepted');
   assert.ok(a.commit({ type: 'com', rid: nextRid(), name: NAME, b, v: value('A'), seq: 1, mv: 5 }).ok, 'a newer list than this acceptor\'s is fine');
   const d = digestOf([[NAME, b, 1]]);

@@ -170,8 +170,6 @@ function validMessage(r: Rng, type: MessageType): Message {
     case 'prepR': return { type, rid, name: name(r), b: ballot(r), ok: r.chance(0.5), ...opt(r, 'why', () => why(r)), ...opt(r, 'entry', () => entry(r)), floor: count(r) };
     case 'com': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r), ...opt(r, 'mv', () => count(r)) };
     case 'comR': return { type, rid, name: name(r), b: ballot(r), seq: count(r), ok: r.chance(0.5), ...opt(r, 'why', () => why(r)), ...opt(r, 'entry', () => entry(r)) };
-    case 'rep': return { type, rid, name: name(r), b: ballot(r), v: r.chance(0.3) ? null : val(r), seq: count(r), ...opt(r, 'expectPromise', () => ballot(r)), ...opt(r, 'expectBallot', () => ballot(r)) };
-    case 'repR': return { type, rid, name: name(r), b: ballot(r), ok: r.chance(0.5), ...opt(r, 'entry', () => entry(r)) };
     case 'abandon': return { type, name: name(r), b: ballot(r) };
     case 'renew': return { type, rid, hb: 1 + r.int(10_000), count: count(r), digest: count(r), ...opt(r, 'mv', () => count(r)), ...opt(r, 'lv', () => count(r)) };
     case 'renewR': return { type, rid, ok: r.chance(0.5), count: count(r), digest: count(r), ...opt(r, 'why', () => why(r)) };

@@ -9,10 +9,10 @@ import { ManualClock } from '../../lib/clock.js';
 import { Membership } from '../../lib/cluster/membership.js';
 import type { GuardCallbacks } from '../../lib/guard/guard.js';
 import { GuardSet } from '../../lib/guard/guard-set.js';
-import { initialState, type GuardState } from '../../lib/guard/machine.js';
+import { initialState, waitingState, type GuardState } from '../../lib/guard/machine.js';
 import { GuardRecord, OwnerIndex } from '../../lib/guard/record.js';
 import { Renewer } from '../../lib/guard/renewer.js';
-import type { Ballot, OwnerRef, Value } from '../../lib/protocol/messages.js';
+import type { Ballot, Message, OwnerRef, Value } from '../../lib/protocol/messages.js';
 import { Registration, type RegistrationHost } from '../../lib/registration.js';
 import { Rpc } from '../../lib/rpc.js';
 import { MemoryNetwork, MemoryTransport } from '../../lib/transport/memory.js';
@@ -23,7 +23,7 @@ const owner = (id: number): OwnerRef => ({ node: NODE, inc: 7, id });
 
 const host: RegistrationHost = { leaseUntil: () => Infinity, now: () => 0, unregister: () => Promise.resolve() };
 
-interface Rig { clock: ManualClock; rpc: Rpc; renewer: Renewer<GuardRecord>; set: GuardSet; events: string[]; ended: number }
+interface Rig { clock: ManualClock; rpc: Rpc; membership: Membership; renewer: Renewer<GuardRecord>; set: GuardSet; events: string[]; ended: number }
 
 function rig(): Rig {
   const clock = new ManualClock();
@@ -47,7 +47,7 @@ function rig(): Rig {
   };
   set = new GuardSet({ clock, rpc, random: () => 0.5, reachable: () => true, membership, renewer, callbacks },
     { node: NODE, incarnation: 7, termFloor: () => 0, phaseTimeout: 100, turn: () => 0 });
-  const r: Rig = { clock, rpc, renewer, set, events, ended: 0 };
+  const r: Rig = { clock, rpc, membership, renewer, set, events, ended: 0 };
   return r;
 }
 
@@ -137,6 +137,25 @@ test('guard set: a lease the renewer gives up -> the parked record wakes and rev
   assert.equal(r.events.slice(-3), ['revoke lost', 'release', 'stopped']);
   assert.is(r.set.size, 0);
   assert.equal(r.set.all(), []);
+});
+
+test('guard set: a handoff receiver waiting while the member list changes -> its takeover asks the new list', () => {
+  const r = rig();
+  const from: Ballot = { t: 1_764_000_000_000_000, g: 'z/1/1' };
+  const rec = r.set.create('x', owner(1), HB, waitingState(from));
+  rec.guard?.wait(10 * HB);
+  r.membership.merge({ version: 2, members: [{ id: NODE, endpoint: 'mem://a' }, { id: 'b', endpoint: 'mem://b' }] });
+  const sent: [string, Message][] = [];
+  const send = r.rpc.send.bind(r.rpc);
+  r.rpc.send = (peer, msg) => {
+    sent.push([peer, msg]);
+    send(peer, msg);
+  };
+  rec.guard?.handle({ type: 'go', seq: 1, now: 0 });
+  const prepares = sent.filter(([, m]) => m.type === 'prep');
+  assert.equal(prepares.map(([peer]) => peer).sort(), [NODE, 'b']);
+  for (const [, m] of prepares) assert.is(m.type === 'prep' ? m.mv : undefined, 2);
+  r.renewer.stop();
 });
 
 test('owner index: each owner lists exactly its records, whatever the order of removal', () => {

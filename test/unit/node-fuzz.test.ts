@@ -42,7 +42,6 @@ function message(r: Random, type: string, live?: OwnerRef): Message {
     read: { type: 'read', rid, name }, readR: { type: 'readR', rid, name, ok: true },
     prep: { type: 'prep', rid, name, b, mode: 'takeover', from: b }, prepR: { type: 'prepR', rid, name, b, ok: true, floor: 0, entry },
     com: { type: 'com', rid, name, b, v: value, seq: 1 }, comR: { type: 'comR', rid, name, b, seq: 1, ok: true },
-    rep: { type: 'rep', rid, name, b, v: value, seq: 1 }, repR: { type: 'repR', rid, name, b, ok: true },
     abandon: { type: 'abandon', name, b }, renew: { type: 'renew', rid, hb: 1000, count: 0, digest: 0 },
     renewR: { type: 'renewR', rid, ok: true, count: 0, digest: 0 },
     sync: { type: 'sync', rid, hb: 1000, part: 0, parts: 1, entries: [[name, b, value, 1]] }, syncR: { type: 'syncR', rid, part: 0, refused: [] },
