@@ -8,7 +8,7 @@ import * as assert from 'uvu/assert';
 import { PesNode } from '../../lib/node.js';
 import { decodeFrame, encodeFrame } from '../../lib/protocol/codec.js';
 import { PROTOCOL_VERSION, type MemberInfo } from '../../lib/protocol/messages.js';
-import { createTestCluster, MemoryTransport } from '../../lib/testing.js';
+import { createTestCluster, ManualClock, MemoryNetwork, MemoryTransport } from '../../lib/testing.js';
 import { nodeAt, withCluster } from './cluster-helpers.js';
 
 const HB = 1000;
@@ -78,5 +78,29 @@ test('join: only a newer list naming this node at its own endpoint counts as joi
     await c.advance(10);
     assert.ok(started, 'a list naming n4 as it is');
   }));
+
+test('join through seeds: a list naming this node during the pause between tries ends the join at once, leaving no timer', async () => {
+  const clock = new ManualClock();
+  const net = new MemoryNetwork(clock);
+  // The seed does not answer at all: every try times out after the node's call timeout (100 ms), then a pause.
+  const n4 = new PesNode({ id: 'n4', transport: new MemoryTransport(net, 'n4', 1), clock, seeds: ['memory://n1'], timeout: 100, phaseTimeout: 400, settings: { heartbeat: HB } });
+  let startedAt: number | undefined;
+  void n4.start().then(() => { startedAt = clock.now(); });
+  await clock.advance(150);
+  assert.is(startedAt, undefined, 'first try timed out, pausing');
+  n4.injectFrame(encodeFrame({
+    version: PROTOCOL_VERSION, sender: 'n2', inc: 1,
+    messages: [{ type: 'gossip', members: { version: 7, members: ['n1', 'n2', 'n4'].map((id) => ({ id, endpoint: `memory://${id}` })) }, config: [] }],
+  }));
+  await clock.advance(1);
+  assert.ok(startedAt !== undefined && startedAt <= 151, 'joined by the list, not at the end of the pause (500)');
+  let stopped = false;
+  void n4.stop().then(() => { stopped = true; });
+  for (let waited = 0; !stopped; waited += 10) {
+    if (waited > 5000) assert.unreachable('stop did not finish');
+    await clock.advance(10);
+  }
+  assert.is(clock.pendingTimers(), 0, 'neither the pause nor a request timer is left');
+});
 
 test.run();
