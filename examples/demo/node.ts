@@ -1,7 +1,8 @@
 /**
  * One node of the demo (examples/demo.ts starts three): a pes node over ZeroMQ on loopback running the
  * singleton cron job 'report' (every second, on exactly one node of the cluster) and reporting as JSON
- * lines. Reads commands on stdin: "drain". Drains and exits on SIGTERM.
+ * lines. Reads commands on stdin: "drain". Drains and exits on SIGTERM, or when stdin ends (the demo is
+ * gone).
  */
 import { createInterface } from 'node:readline';
 import { Pes } from 'pes';
@@ -26,6 +27,8 @@ watch.on('change', (c) => {
 });
 
 const rl = createInterface({ input: process.stdin });
+// stdin ends when the demo that started this process is gone (even by kill -9): stop as on SIGTERM.
+rl.on('close', () => process.kill(process.pid, 'SIGTERM'));
 rl.on('line', (line) => {
   if (line.trim() === 'drain') {
     void node.drain({ timeout: 5000 }).then((r) => out({ event: 'drained', moved: r.moved, stopped: r.stopped }));
