@@ -54,13 +54,23 @@ export interface TestCluster {
   readonly ids: readonly string[];
   /** Each node's own clock view (drift applied). */
   readonly clocks: readonly Clock[];
+  /**
+   * Adds a slot: a new node (id `n<slot + 1>`, the cluster's settings and node options) that joins
+   * through slot `via`'s node, as `Pes.start({ seeds })` does. Returns it at once with its start, which
+   * settles as the clock runs (it rejects, and the node stops, when the join does not succeed in time).
+   * A restart of such a slot joins through the same seed again.
+   */
+  add(via: number): { readonly index: number; readonly node: PesNode; readonly started: Promise<PesNode> };
   /** Moves time forward, running everything due. */
   advance(ms: number): Promise<void>;
   /** Advances time until `promise` settles (at most `maxMs` of cluster time), then returns its result. */
   run<T>(promise: Promise<T>, maxMs?: number): Promise<T>;
   /** Kills slot `i` as `kill -9` would (no tombstones sent). */
   crash(i: number): Promise<void>;
-  /** Starts slot `i` again: a new incarnation with empty acceptor state. */
+  /**
+   * Starts slot `i` again: a new incarnation with empty acceptor state. Resolves once it runs; a slot
+   * made by {@link add} joins again and resolves at once (its start settles as the clock runs).
+   */
   restart(i: number): Promise<PesNode>;
   /** Stops every node gracefully. */
   stop(): Promise<void>;
@@ -73,11 +83,14 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
   const clock = new ManualClock();
   const net = new MemoryNetwork(clock, seed);
   const ids = Array.from({ length: n }, (_, i) => `n${i + 1}`);
+  /** Per slot: the endpoint of the seed it joins through (slots made by `add`), else undefined. */
+  const seeds: (string | undefined)[] = ids.map(() => undefined);
   const members: MemberInfo[] = ids.map((id) => ({ id, endpoint: `memory://${id}` }));
-  const clocks: Clock[] = ids.map((_, i) => {
+  const clockOf = (i: number): Clock => {
     const rate = options.rates?.[i] ?? 1;
     return rate === 1 ? clock : new SkewedClock(clock, rate);
-  });
+  };
+  const clocks: Clock[] = ids.map((_, i) => clockOf(i));
   const incarnations = ids.map(() => 1);
   let jitterSeed = seed * 7919;
   const random = (): number => {
@@ -86,12 +99,13 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
   };
   const make = (i: number): PesNode => {
     const id = ids[i] as string;
+    const seed = seeds[i];
     return new PesNode({
       ...options.node,
       id,
       transport: new MemoryTransport(net, id, incarnations[i] as number),
       clock: clocks[i] as Clock,
-      members,
+      ...(seed === undefined ? { members } : { seeds: [seed] }),
       ...(options.settings === undefined ? {} : { settings: options.settings }),
       random,
     });
@@ -124,11 +138,30 @@ export async function createTestCluster(options: TestClusterOptions = {}): Promi
     async crash(i) {
       await nodes[i]?.crash();
     },
+    add(via) {
+      const seedId = ids[via];
+      if (seedId === undefined) throw new InvalidArgumentError('via', `no slot ${via}`);
+      const index = ids.length;
+      ids.push(`n${index + 1}`);
+      seeds.push(`memory://${seedId}`);
+      clocks.push(clockOf(index));
+      incarnations.push(1);
+      const node = make(index);
+      nodes.push(node);
+      const started = node.start();
+      // Whoever ignores the start (a schedule that only watches the node) must not crash the process.
+      started.catch(() => {});
+      return { index, node, started };
+    },
     async restart(i) {
       await nodes[i]?.crash();
       incarnations[i] = (incarnations[i] ?? 1) + 1;
       const node = make(i);
       nodes[i] = node;
+      if (seeds[i] !== undefined) {
+        node.start().catch(() => {});
+        return node;
+      }
       await node.start();
       await clock.flush();
       return node;

@@ -2,7 +2,8 @@
  * Runs simulation schedules from the command line: `npm run sim -- --seed 42 --trace` replays one;
  * `npm run sim -- --count 2000 --from 1` runs many and prints a summary table. `--mix races` adds
  * operations on one name from two nodes a few milliseconds apart, `--mix members` membership changes in
- * quick succession; `--steps N` makes longer schedules.
+ * quick succession, `--mix joins` new nodes joining through a member that may crash right after;
+ * `--steps N` makes longer schedules.
  */
 import { simulate } from './simulation.js';
 
@@ -16,7 +17,7 @@ const count = Number(flag('count') ?? (seed === undefined ? 100 : 1));
 const from = Number(seed ?? flag('from') ?? 1);
 const steps = flag('steps') === undefined ? undefined : Number(flag('steps'));
 const mixFlag = flag('mix');
-const mix = mixFlag === 'races' || mixFlag === 'members' ? mixFlag : 'standard';
+const mix = mixFlag === 'races' || mixFlag === 'members' || mixFlag === 'joins' ? mixFlag : 'standard';
 let failed = 0;
 let grants = 0;
 const started = performance.now();

@@ -25,10 +25,12 @@ export interface SimOptions {
    * mid-handoff), or (5 nodes) the removal of the first node from the cluster. Rivals then prepare, probe and take over while the other side is mid-commit or
    * mid-handoff. 'members' (always 5 nodes) fills them with membership changes in quick succession
    * instead: two changes up to 400 ms apart, often while a node cut off from the others registers a
-   * name (its guard asks the list it had) and then reaches only some of them again. Default 'standard'
-   * (the schedules a seed has always meant).
+   * name (its guard asks the list it had) and then reaches only some of them again. 'joins' (3 nodes,
+   * up to 2 more) fills them with new nodes that join through a member (`start({ seeds })`), which
+   * then often crashes within 60 ms (before or after it has added the new node), and with the
+   * membership changes of the standard mix. Default 'standard' (the schedules a seed has always meant).
    */
-  readonly mix?: 'standard' | 'races' | 'members';
+  readonly mix?: 'standard' | 'races' | 'members' | 'joins';
 }
 
 export interface SimResult {
@@ -48,7 +50,7 @@ const key = (r: OwnerRef): string => `${r.node}/${r.inc}/${r.id}`;
 
 export async function simulate(options: SimOptions): Promise<SimResult> {
   const rnd = new Random(options.seed);
-  const n = options.nodes ?? (options.mix === 'members' ? 5 : rnd.next() < 0.7 ? 3 : 5);
+  const n = options.nodes ?? (options.mix === 'members' ? 5 : options.mix === 'joins' ? 3 : rnd.next() < 0.7 ? 3 : 5);
   const rates = Array.from({ length: n }, () => 1 + (rnd.next() * 2 - 1) * 0.004);
   const cluster = await createTestCluster({
     nodes: n, seed: options.seed, rates, settings: { heartbeat: HEARTBEAT },
@@ -250,6 +252,32 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
         trace(`race: ${gap} ms later, unregister ${name} via ${other.id}`);
         quiet(other.unregister(name));
       }
+    } else if (options.mix === 'joins' && r >= 0.8) {
+      const insiders = alive.filter((x) => nodeAt(x).nodes().includes(nodeAt(x).id));
+      if (cluster.nodes.length < n + 2 && insiders.length > 0) {
+        // A new node joins through a member that may crash right after (it may have added it or not).
+        const via = rnd.pick(insiders);
+        const crashSeed = alive.length > 2 && rnd.next() < 0.5;
+        const after = rnd.int(0, 60);
+        const back = rnd.int(200, 6 * HEARTBEAT);
+        const fresh = cluster.add(via);
+        watch(fresh.node);
+        faultPoint();
+        trace(`join ${fresh.node.id} via ${nodeAt(via).id}${crashSeed ? `, which crashes ${after} ms later` : ''}`);
+        fresh.started.then(() => trace(`joined ${fresh.node.id}`), () => trace(`join of ${fresh.node.id} failed`));
+        if (crashSeed) {
+          await cluster.advance(after);
+          if (!down.has(via)) {
+            trace(`crash ${nodeAt(via).id}`);
+            down.add(via);
+            await cluster.crash(via);
+            faultPoint();
+            restartAt.set(via, clock.now() + back);
+          }
+        }
+      } else if (alive.length > 2) {
+        changeMembers(i);
+      }
     } else if (r >= 0.8 && r < 0.83 && alive.length > 2) {
       // Membership: remove a node (it keeps running outside the cluster) or bring a removed one back.
       changeMembers(i);
@@ -270,12 +298,18 @@ export async function simulate(options: SimOptions): Promise<SimResult> {
   }
   // Operations still in flight (a leave started under a partition, say) finish or time out first.
   await cluster.advance(8 * HEARTBEAT);
-  // Nodes removed from the cluster come back, as an operator would bring them.
+  // Nodes removed from the cluster come back, as an operator would bring them; a new node that never
+  // got in (its join failed, or still tries through a seed that is gone) is started again.
   for (let attempt = 0; attempt < 20; attempt++) {
-    const outside = cluster.nodes.filter((x) => !x.nodes().includes(x.id));
+    const outside = cluster.nodes.map((x, i) => ({ x, i })).filter(({ x }) => !x.nodes().includes(x.id));
     const insider = cluster.nodes.find((x) => x.nodes().includes(x.id));
     if (outside.length === 0 || insider === undefined) break;
-    for (const x of outside) {
+    for (const { x, i } of outside) {
+      if (x.nodes().length === 0) {
+        trace(`final restart ${x.id}`);
+        watch(await cluster.restart(i));
+        continue;
+      }
       trace(`final rejoin ${x.id}`);
       await cluster.run(x.join(`memory://${insider.id}`).catch(() => {}), 60_000);
     }
