@@ -30,10 +30,9 @@ test('join: the seed adds the node and dies before answering -> the joiner takes
       }
       return deliver(from, to, bytes);
     };
-    const n4 = new PesNode({ id: 'n4', transport: new MemoryTransport(c.net, 'n4', 1), clock: c.clock, seeds: ['memory://n1'], settings: { heartbeat: HB } });
-    c.nodes.push(n4);
+    const { node: n4, started: joining } = c.add(0);
     let started = false;
-    const starting = n4.start().then(() => { started = true; });
+    const starting = joining.then(() => { started = true; });
     for (let waited = 0; answersLost === 0; waited += 1) {
       if (waited > 10_000) assert.unreachable('n1 never answered the join');
       await c.advance(1);
@@ -60,10 +59,9 @@ test('join: only a newer list naming this node at its own endpoint counts as joi
     // Nothing the cluster sends reaches n4: only the lists handed to it below can make it a member.
     const deliver = c.net.deliver.bind(c.net);
     c.net.deliver = (from, to, bytes) => (to === 'n4' ? true : deliver(from, to, bytes));
-    const n4 = new PesNode({ id: 'n4', transport: new MemoryTransport(c.net, 'n4', 1), clock: c.clock, seeds: ['memory://n1'], settings: { heartbeat: HB } });
-    c.nodes.push(n4);
+    const { node: n4, started: joining } = c.add(0);
     let started = false;
-    void n4.start().then(() => { started = true; }, () => {});
+    void joining.then(() => { started = true; }, () => {});
     await c.advance(HB);
     const members = (endpoint: string): MemberInfo[] => [...['n1', 'n2', 'n3'].map((id) => ({ id, endpoint: `memory://${id}` })), { id: 'n4', endpoint }];
     const gossip = (version: number, endpoint: string): Buffer => encodeFrame({
