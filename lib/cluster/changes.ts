@@ -42,6 +42,15 @@ export interface ChangeComponents {
   readonly settleWait: () => number;
 }
 
+/** A watch for the member list that adds this node (see MembershipChanges.join). */
+interface AddedWatch {
+  /** Resolves with that list. */
+  readonly list: Promise<MemberList>;
+  /** Whether it came already. */
+  readonly seen: boolean;
+  cancel(): void;
+}
+
 export class MembershipChanges {
   readonly #c: ChangeComponents;
 
@@ -58,12 +67,9 @@ export class MembershipChanges {
    */
   async join(endpoint: string, publicKey: string | undefined, timeoutMs: number): Promise<MemberList> {
     const added = this.#addedAfter(this.#c.membership.list().version);
-    const done = new AbortController();
     try {
-      return await Promise.race([this.#askToJoin(endpoint, publicKey, timeoutMs, done.signal), added.list]);
+      return await this.#tryJoin(endpoint, publicKey, timeoutMs, added);
     } finally {
-      // Whichever came first, the other is called off: no request or timer outlives the join.
-      done.abort();
       added.cancel();
     }
   }
@@ -84,7 +90,7 @@ export class MembershipChanges {
         for (const seed of seeds) {
           if (added.seen) return c.membership.list();
           try {
-            return await this.join(seed.endpoint, seed.publicKey, Math.min(attemptMs, Math.max(1, deadline - c.clock.now())));
+            return await this.#tryJoin(seed.endpoint, seed.publicKey, Math.min(attemptMs, Math.max(1, deadline - c.clock.now())), added);
           } catch (e) {
             if (e instanceof ConfigError && e.key === 'shards') throw e;
             if (c.clock.now() >= deadline || !running()) throw e;
@@ -103,8 +109,19 @@ export class MembershipChanges {
     }
   }
 
+  /** One try through the seed at `endpoint`, done early when `added` sees a list naming this node. */
+  async #tryJoin(endpoint: string, publicKey: string | undefined, timeoutMs: number, added: AddedWatch): Promise<MemberList> {
+    const done = new AbortController();
+    try {
+      return await Promise.race([this.#askToJoin(endpoint, publicKey, timeoutMs, done.signal), added.list]);
+    } finally {
+      // Whichever came first, the other is called off: no request or timer outlives the try.
+      done.abort();
+    }
+  }
+
   /** Watches for a member list newer than `since` that names this node with its own endpoint and key. */
-  #addedAfter(since: number): { readonly list: Promise<MemberList>; readonly seen: boolean; cancel(): void } {
+  #addedAfter(since: number): AddedWatch {
     const c = this.#c;
     const me = c.self();
     let seen = false;
